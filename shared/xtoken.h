@@ -1,0 +1,160 @@
+/* libxtoken: verify and issue mod_auth_token-format login tokens.
+ *
+ * TOKEN = OTP NONCE SP base64(HMAC-SHA256(token_secret, OTP NONCE JID))
+ * OTP is a TOTP (RFC 6238, HMAC-SHA1) of the base32-decoded otp_seed.
+ * The token format is described in README.md and pam_xtoken.conf(5).
+ *
+ * Every function returns an enum xt_status; xt_strerror() names it for logs.
+ * Nothing here ever logs, prints, or keeps global state: callers (the PAM
+ * module, the xtoken tool) decide where messages go. No message built by the
+ * library contains a secret or a token.
+ */
+#ifndef XTOKEN_H
+#define XTOKEN_H
+
+#include <stddef.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XT_TOKEN_MAX 255        /* longest token accepted (saslauthd's limit) */
+#define XT_JID_MAX 1023         /* longest JID accepted */
+#define XT_ERR_MAX 256          /* size of an error message buffer */
+#define XT_DEFAULT_CONFIG "/etc/security/pam_xtoken.conf"
+#define XT_DEFAULT_REPLAY_DIR "/run/pam_xtoken"
+#define XT_NONCE_DIGITS 32      /* nonce length xt_issue() writes */
+#define XT_MAC_LEN 32           /* HMAC-SHA256 */
+
+enum xt_status {
+    XT_OK = 0,
+    XT_MALFORMED,        /* token syntax is wrong (or longer than XT_TOKEN_MAX) */
+    XT_EXPIRED,          /* authentic, but its TOTP step is past the window */
+    XT_NOT_YET_VALID,    /* authentic, but its TOTP step is ahead of the window */
+    XT_BAD_OTP,          /* authentic, but the OTP matches no step near now */
+    XT_BAD_SIGNATURE,    /* HMAC does not match any configured token_secret */
+    XT_REPLAYED,         /* authentic and fresh, but already used once */
+    XT_BAD_USER,         /* user name / JID is empty or malformed */
+    XT_UNKNOWN_DOMAIN,   /* no keys configured for the JID's domain */
+    XT_UNKNOWN_USER,     /* the users policy says this user does not exist */
+    XT_CONFIG,           /* config missing, unsafe or invalid */
+    XT_STORE,            /* replay store missing, unsafe, corrupt or unreadable */
+    XT_STORE_FULL,       /* replay store full of still-valid entries */
+    XT_NOMEM,            /* out of memory */
+    XT_INTERNAL,         /* crypto library or system failure */
+};
+
+/* Short reason for log lines, e.g. "expired", "bad signature". Never NULL. */
+const char *xt_strerror(int status);
+
+/* ---- configuration (shared/config.c) ---------------------------------- */
+
+typedef struct xt_config xt_config;
+
+/* Load and check a config file (safe open, owner/mode checks, parse).
+ * XT_OK and *cfg set; XT_CONFIG with err = "PATH:LINE: reason" (or
+ * "PATH: reason"); XT_NOMEM. err may be NULL. */
+int xt_config_load(const char *path, xt_config **cfg, char *err, size_t errlen);
+
+/* Parse config text already in memory (name is used in messages).
+ * Same returns as xt_config_load. text need not be NUL-terminated. */
+int xt_config_parse(const char *text, size_t len, const char *name, xt_config **cfg,
+                    char *err, size_t errlen);
+
+/* Wipes all key material. NULL is fine. */
+void xt_config_free(xt_config *cfg);
+
+/* Override the window of every domain (PAM argument window=N).
+ * XT_OK; XT_CONFIG if window > XT_WINDOW_MAX. */
+#define XT_WINDOW_MAX 10
+int xt_config_set_window(xt_config *cfg, unsigned window);
+
+/* Replay store directory from `replay = DIR`, XT_DEFAULT_REPLAY_DIR if
+ * unset, NULL for `replay = off`. */
+const char *xt_config_replay_dir(const xt_config *cfg);
+
+/* What check-config prints: one entry per scope, never a secret. */
+struct xt_domain_info {
+    const char *name;      /* domain, or "*" for the global (any domain) scope */
+    unsigned n_seeds, n_secrets;
+    unsigned window, digits, interval;
+};
+size_t xt_config_domain_count(const xt_config *cfg);
+/* XT_OK; XT_CONFIG if i is out of range. */
+int xt_config_domain_info(const xt_config *cfg, size_t i, struct xt_domain_info *info);
+
+/* XT_OK if the domain has keys (a section, or a complete global scope);
+ * XT_UNKNOWN_DOMAIN otherwise. */
+int xt_config_has_domain(const xt_config *cfg, const char *domain);
+
+/* ---- JIDs and users (shared/jid.c, shared/users.c) --------------------- */
+
+/* Build "local@domain" from a server-supplied user name: either "local"
+ * plus default_domain, or "local@domain" (default_domain may be NULL; if
+ * set, the user's domain must equal it). No case folding: the server's
+ * bytes are signed as they are.
+ * XT_OK; XT_BAD_USER (empty part, bad character, too long, second '@');
+ * XT_UNKNOWN_DOMAIN (no domain at all, or not default_domain). */
+int xt_jid_make(const char *user, const char *default_domain, char *jid, size_t jidlen);
+
+/* Does the user exist? policy is "any" (every user of a configured domain),
+ * "nss" (the localpart resolves with getpwnam) or an absolute path of a
+ * file listing JIDs or localparts, one per line.
+ * XT_OK; XT_UNKNOWN_USER; XT_UNKNOWN_DOMAIN; XT_BAD_USER; XT_CONFIG (bad
+ * policy or unusable users file, detail in err); XT_NOMEM. */
+int xt_user_exists(const xt_config *cfg, const char *policy, const char *jid, char *err,
+                   size_t errlen);
+
+/* XT_OK if policy is well-formed ("any", "nss" or an absolute path),
+ * XT_CONFIG otherwise. Does not open the file. */
+int xt_users_policy_check(const char *policy);
+
+/* ---- replay store (shared/replay.c) ------------------------------------ */
+
+typedef struct xt_replay xt_replay;
+
+/* A handle on the store in dir. Does no I/O: the store is opened (and the
+ * directory created 0700 if missing) on first use. XT_OK; XT_NOMEM. */
+int xt_replay_new(const char *dir, xt_replay **replay);
+void xt_replay_free(xt_replay *replay);
+
+/* Record key as used until `expires` (unix seconds).
+ * XT_OK on first use; XT_REPLAYED if already recorded and not expired;
+ * XT_STORE_FULL; XT_STORE (unsafe, corrupt or unreadable: detail in
+ * xt_replay_error); XT_NOMEM. */
+#define XT_REPLAY_KEY_LEN 32
+int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires,
+                  time_t now);
+
+/* Detail of the last XT_STORE / XT_STORE_FULL error ("" if none). */
+const char *xt_replay_error(const xt_replay *replay);
+
+/* ---- tokens (shared/token.c) ------------------------------------------- */
+
+/* Verify token (token_len bytes, need not be NUL-terminated) for jid at
+ * time now (unix seconds, UTC). replay may be NULL (no replay protection);
+ * the store is consulted only for a token that passed every other check.
+ * XT_OK only for a genuine, fresh, unused token for exactly this JID;
+ * otherwise the specific reason (see enum xt_status). */
+int xt_verify(const xt_config *cfg, xt_replay *replay, const char *jid, const char *token,
+              size_t token_len, time_t now);
+
+/* Mint a token for jid at time now with the first otp_seed and the first
+ * token_secret of jid's domain; nonce: XT_NONCE_DIGITS unbiased random
+ * digits from the OS CSPRNG. out gets a NUL-terminated token.
+ * XT_OK; XT_UNKNOWN_DOMAIN; XT_BAD_USER; XT_INTERNAL; XT_NOMEM. */
+int xt_issue(const xt_config *cfg, const char *jid, time_t now, char *out, size_t outlen);
+
+/* Fill buf with len unbiased random digits from the OS CSPRNG (no NUL).
+ * XT_OK; XT_INTERNAL. */
+int xt_random_digits(char *buf, size_t len);
+
+/* Fill buf with len random base32 characters (A-Z2-7, no NUL), for
+ * `xtoken keygen`. XT_OK; XT_INTERNAL. */
+int xt_random_base32(char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Install the Debian packages listed in tests/deps/<area>.apt (all areas if
+# none are named). Needs root; does nothing for packages already installed.
+set -eu
+cd "$(dirname "$0")/deps"
+[ $# -gt 0 ] || set -- $(ls *.apt | sed 's/\.apt$//')
+pkgs=$(for a in "$@"; do sed -e 's/#.*//' "$a.apt"; done | tr -s ' \n' '\n' | sort -u)
+missing=
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || missing="$missing $p"
+done
+[ -n "$missing" ] || exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: need root to install:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
