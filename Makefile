@@ -2,8 +2,10 @@
 #   make              build/pam_xtoken.so, build/libxtoken.a, build/xtoken
 #   make check        every test (unit, PAM, tool, replay, ...)
 #   make demo         the whole flow end to end on a throwaway setup
-# Area-specific rules live in */*.mk fragments included at the end; each one
-# appends its test target to CHECK_TARGETS (run by `make check`).
+# Area-specific rules live in */*.mk fragments included at the end. Each one
+# appends its targets to CHECK_TARGETS (run by `make check`), E2E_TARGETS
+# (run by `make e2e`, real servers) or CI_TARGETS (run by `make ci` after
+# check, in the order listed; .ci/run runs `make check` then `make ci`).
 
 CC       ?= cc
 PKG      ?= pkg-config
@@ -33,8 +35,10 @@ LIB      := $(BUILD)/libxtoken.a
 PAM_MOD  := $(BUILD)/pam_xtoken.so
 
 CHECK_TARGETS :=
+E2E_TARGETS   :=
+CI_TARGETS    :=
 
-.PHONY: all check clean
+.PHONY: all check e2e ci clean
 all: $(LIB) $(PAM_MOD)
 
 $(BUILD)/shared/%.o: shared/%.c shared/*.h
@@ -61,3 +65,6 @@ include $(sort $(wildcard */*.mk tests/*/*.mk))
 
 # After the fragments, so every CHECK_TARGETS += has been seen.
 check: all $(CHECK_TARGETS)
+e2e: all $(E2E_TARGETS)
+ci:
+	set -e; for t in $(CI_TARGETS); do $(MAKE) $$t; done
