@@ -1,0 +1,27 @@
+# Benchmarks (issue 8): `make bench` (not part of `make check`) measures the
+# library, PAM round trips and extauth side by side with the alternatives;
+# `make bench-e2e` measures logins against a throwaway ejabberd.
+BENCH_DIR  := $(BUILD)/bench
+BENCH_BINS := $(BENCH_DIR)/xtbench $(BENCH_DIR)/pam_loop $(BENCH_DIR)/yes_responder
+BENCH_PYTHON ?= /usr/bin/python3
+BENCH_ARGS ?=
+
+.PHONY: bench bench-e2e bench-build
+
+$(BENCH_DIR)/xtbench: bench/xtbench.c shared/xtoken.h $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+# Linked with libpam only, like epam or saslauthd.
+$(BENCH_DIR)/pam_loop: bench/pam_loop.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpam
+
+$(BENCH_DIR)/yes_responder: bench/yes_responder.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
+bench-build: all $(BUILD)/xtoken $(BENCH_BINS)
+
+bench: bench-build
+	$(BENCH_DIR)/xtbench --build $(BUILD) --scripts bench --python $(BENCH_PYTHON) $(BENCH_ARGS)

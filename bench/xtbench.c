@@ -1,0 +1,614 @@
+/* xtbench: pam_xtoken's benchmarks, side by side with the alternatives.
+ *
+ *   xtbench [--build DIR] [--scripts DIR] [--python PATH] [--quick]
+ *
+ * Every figure is measured in this one run on this machine: the library
+ * in-process (with and without the replay store), the same check in Python
+ * (pyotp + hmac), full PAM round trips through pam_xtoken.so and through
+ * pam_permit.so, and ejabberd extauth over a pipe pair through
+ * `xtoken extauth`, through a responder that does no work (the IPC limit)
+ * and through a reference Python helper. Prints a table, then one line per
+ * figure: "bench NAME VALUE UNIT". Exit 0 when every measurement ran and
+ * every answer was right (targets missed are reported, not fatal); 1 when a
+ * token was refused or a helper misbehaved; 2 on a setup error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xtoken.h"
+
+/* Test keys for a throwaway config; never used anywhere real. */
+#define BENCH_SEED "XVGR73KMZH2M4XMYXVGR73KMZH2M4XMY"
+#define BENCH_SECRET "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"
+#define BENCH_USER "alice"
+#define BENCH_DOMAIN "localhost"
+#define BENCH_JID BENCH_USER "@" BENCH_DOMAIN
+#define TOKEN_SLOT (XT_TOKEN_MAX + 1)
+#define FRAME_MAX 512
+
+struct options {
+    const char *build_dir;
+    const char *scripts_dir;
+    const char *python;
+    int quick;
+};
+
+/* What each phase runs; --quick divides them for a smoke run. */
+struct sizes {
+    size_t verify_n, verify_pool, replay_n, python_verify_n, pam_n;
+    size_t extauth_n, limit_n, python_extauth_n, warmup_n;
+    int rounds;
+};
+
+struct figure {
+    const char *name;
+    double value;
+    const char *unit;
+    const char *target; /* "" when the figure has no target of its own */
+    int met;            /* 1 met, 0 missed, -1 no target */
+};
+
+#define MAX_FIGURES 32
+static struct figure figures[MAX_FIGURES];
+static size_t n_figures;
+static char tmp_dir[] = "/tmp/xtbench.XXXXXX";
+
+static void add_figure(const char *name, double value, const char *unit, const char *target,
+                       int met)
+{
+    if (n_figures < MAX_FIGURES)
+        figures[n_figures++] = (struct figure){name, value, unit, target, met};
+}
+
+static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+static void remove_tree(const char *dir)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
+static void die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("xtbench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    if (strchr(tmp_dir, 'X') == NULL)
+        remove_tree(tmp_dir);
+    exit(code);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t len = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(len);
+    if (path == NULL)
+        die(2, "out of memory");
+    snprintf(path, len, "%s/%s", dir, name);
+    return path;
+}
+
+static char *absolute(const char *path)
+{
+    char *abs = realpath(path, NULL);
+    if (abs == NULL)
+        die(2, "%s: %s", path, strerror(errno));
+    return abs;
+}
+
+static void write_file(const char *path, mode_t mode, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    size_t len = strlen(text);
+    if (fd < 0 || write(fd, text, len) != (ssize_t)len || close(fd) != 0)
+        die(2, "cannot write %s: %s", path, strerror(errno));
+}
+
+/* A config with the bench keys; replay_dir NULL writes `replay = off`. */
+static char *write_config(const char *name, const char *replay_dir)
+{
+    char text[1024];
+    char *path = path_join(tmp_dir, name);
+    snprintf(text, sizeof(text),
+             "# xtbench throwaway config\notp_seed = %s\ntoken_secret = %s\n"
+             "window = 1\ndigits = 8\ninterval = 30\nreplay = %s\n",
+             BENCH_SEED, BENCH_SECRET, replay_dir != NULL ? replay_dir : "off");
+    write_file(path, 0600, text);
+    return path;
+}
+
+static xt_config *load_config(const char *path)
+{
+    xt_config *cfg = NULL;
+    char err[XT_ERR_MAX] = "";
+    int rc = xt_config_load(path, &cfg, err, sizeof(err));
+    if (rc != XT_OK)
+        die(2, "config %s: %s (%s)", path, xt_strerror(rc), err);
+    return cfg;
+}
+
+/* n fresh tokens for BENCH_JID, TOKEN_SLOT bytes apart. */
+static char *mint_pool(const xt_config *cfg, size_t n)
+{
+    char *pool = malloc(n * TOKEN_SLOT);
+    time_t now = time(NULL);
+    if (pool == NULL)
+        die(2, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        int rc = xt_issue(cfg, BENCH_JID, now, pool + i * TOKEN_SLOT, TOKEN_SLOT);
+        if (rc != XT_OK)
+            die(2, "xt_issue: %s", xt_strerror(rc));
+    }
+    return pool;
+}
+
+static char *write_token_file(const char *name, const char *pool, size_t n)
+{
+    char *path = path_join(tmp_dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        die(2, "%s: %s", path, strerror(errno));
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s\n", pool + i * TOKEN_SLOT);
+    if (fclose(f) != 0)
+        die(2, "%s: %s", path, strerror(errno));
+    return path;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *values, int n)
+{
+    qsort(values, (size_t)n, sizeof(*values), cmp_double);
+    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+/* ---- in-process verification ----------------------------------------- */
+
+/* Verifications per second of n calls cycling through pool. */
+static double time_verify(const xt_config *cfg, xt_replay *replay, const char *pool,
+                          size_t pool_n, size_t n)
+{
+    uint64_t start = now_ns();
+    for (size_t i = 0; i < n; i++) {
+        const char *token = pool + (i % pool_n) * TOKEN_SLOT;
+        int rc = xt_verify(cfg, replay, BENCH_JID, token, strlen(token), time(NULL));
+        if (rc != XT_OK)
+            die(1, "xt_verify refused bench token %zu: %s", i, xt_strerror(rc));
+    }
+    return (double)n / ((double)(now_ns() - start) / 1e9);
+}
+
+static double bench_verify(const xt_config *cfg, const struct sizes *sz)
+{
+    double rates[9];
+    char *pool = mint_pool(cfg, sz->verify_pool);
+    time_verify(cfg, NULL, pool, sz->verify_pool, sz->verify_pool); /* warm up */
+    for (int r = 0; r < sz->rounds; r++)
+        rates[r] = time_verify(cfg, NULL, pool, sz->verify_pool, sz->verify_n);
+    free(pool);
+    return median(rates, sz->rounds);
+}
+
+/* Each round gets its own fresh store, so every token is a first use. */
+static double bench_verify_replay(const xt_config *cfg, const struct sizes *sz)
+{
+    double rates[9];
+    for (int r = 0; r < sz->rounds; r++) {
+        char name[64];
+        xt_replay *replay = NULL;
+        snprintf(name, sizeof(name), "replay-round%d", r);
+        char *dir = path_join(tmp_dir, name);
+        char *pool = mint_pool(cfg, sz->replay_n);
+        if (xt_replay_new(dir, &replay) != XT_OK)
+            die(2, "xt_replay_new failed");
+        rates[r] = time_verify(cfg, replay, pool, sz->replay_n, sz->replay_n);
+        /* The same tokens again must all be refused as replays. */
+        const char *first = pool;
+        int again = xt_verify(cfg, replay, BENCH_JID, first, strlen(first), time(NULL));
+        if (again != XT_REPLAYED)
+            die(1, "replayed token not refused: %s", xt_strerror(again));
+        xt_replay_free(replay);
+        free(pool);
+        free(dir);
+    }
+    return median(rates, sz->rounds);
+}
+
+/* ---- child processes ---------------------------------------------------- */
+
+/* Runs argv, captures its stdout (up to outlen-1 bytes); returns the exit
+ * status (-1 if it did not exit normally). */
+static int run_capture(char *const argv[], char *out, size_t outlen)
+{
+    int fds[2];
+    size_t got = 0;
+    int status = 0;
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        die(2, "pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        die(2, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        execv(argv[0], argv);
+        fprintf(stderr, "xtbench: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    for (;;) {
+        ssize_t n = read(fds[0], out + got, outlen - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (got += (size_t)n) == outlen - 1)
+            break;
+    }
+    out[got] = '\0';
+    close(fds[0]);
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* Rate from a child's "<count> <seconds>" line; dies if it failed. */
+static double run_rate(char *const argv[])
+{
+    char out[256];
+    unsigned long count = 0;
+    double seconds = 0;
+    int rc = run_capture(argv, out, sizeof(out));
+    if (rc != 0 || sscanf(out, "%lu %lf", &count, &seconds) != 2 || seconds <= 0)
+        die(1, "%s failed (exit %d)", argv[0], rc);
+    return (double)count / seconds;
+}
+
+static double bench_python_verify(const struct options *o, const xt_config *cfg,
+                                  const struct sizes *sz)
+{
+    char *pool = mint_pool(cfg, sz->python_verify_n);
+    char *file = write_token_file("python-verify.tokens", pool, sz->python_verify_n);
+    char *script = path_join(o->scripts_dir, "ref_verify.py");
+    char count[32];
+    snprintf(count, sizeof(count), "%zu", sz->python_verify_n);
+    char seed[] = BENCH_SEED, secret[] = BENCH_SECRET, jid[] = BENCH_JID;
+    char *argv[] = {(char *)(uintptr_t)o->python, script, seed, secret, jid, file, count, NULL};
+    double rate = run_rate(argv);
+    free(pool);
+    free(file);
+    free(script);
+    return rate;
+}
+
+/* ---- PAM round trips ---------------------------------------------------- */
+
+struct pam_rates {
+    double xtoken, permit;
+};
+
+static struct pam_rates bench_pam(const struct options *o, const xt_config *cfg,
+                                  const char *conf_path, const struct sizes *sz)
+{
+    double xt[9], permit[9];
+    char *confdir = path_join(tmp_dir, "pam.d");
+    char *module = path_join(o->build_dir, "pam_xtoken.so");
+    char *loop = path_join(o->build_dir, "bench/pam_loop");
+    char service[1024], svc_path[1024], count[32], user[] = BENCH_JID;
+    char svc_xt[] = "xtbench-xtoken", svc_permit[] = "xtbench-permit";
+    if (mkdir(confdir, 0700) != 0)
+        die(2, "%s: %s", confdir, strerror(errno));
+    snprintf(service, sizeof(service), "auth required %s conf=%s users=any\n", module,
+             conf_path);
+    snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_xt);
+    write_file(svc_path, 0644, service);
+    snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_permit);
+    write_file(svc_path, 0644, "auth required pam_permit.so\n");
+    snprintf(count, sizeof(count), "%zu", sz->pam_n);
+    for (int r = 0; r < sz->rounds; r++) {
+        /* Fresh tokens each round: the module's replay store is on. */
+        char *pool = mint_pool(cfg, sz->pam_n);
+        char *file = write_token_file("pam.tokens", pool, sz->pam_n);
+        char *argv_permit[] = {loop, confdir, svc_permit, user, file, count, NULL};
+        char *argv_xt[] = {loop, confdir, svc_xt, user, file, count, NULL};
+        permit[r] = run_rate(argv_permit);
+        xt[r] = run_rate(argv_xt);
+        free(pool);
+        free(file);
+    }
+    struct pam_rates rates = {median(xt, sz->rounds), median(permit, sz->rounds)};
+    free(confdir);
+    free(module);
+    free(loop);
+    return rates;
+}
+
+/* ---- extauth over a pipe pair ------------------------------------------ */
+
+struct helper {
+    pid_t pid;
+    int to_fd, from_fd;
+};
+
+static struct helper spawn_helper(char *const argv[])
+{
+    int in[2], out[2];
+    struct helper h = {-1, -1, -1};
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
+        die(2, "pipe: %s", strerror(errno));
+    h.pid = fork();
+    if (h.pid < 0)
+        die(2, "fork: %s", strerror(errno));
+    if (h.pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        execv(argv[0], argv);
+        fprintf(stderr, "xtbench: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    h.to_fd = in[1];
+    h.from_fd = out[0];
+    return h;
+}
+
+static int read_exact(int fd, unsigned char *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        got += (size_t)n;
+    }
+    return 1;
+}
+
+/* Peak resident set of pid in KiB (VmHWM), 0 if unreadable. */
+static long peak_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = 0;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+struct extauth_result {
+    double req_per_s, p50_us, p99_us;
+    long rss_kib;
+};
+
+struct frame {
+    unsigned char bytes[FRAME_MAX];
+    size_t len;
+};
+
+/* ejabberd's request for each token: 2-byte length + "auth:U:S:TOKEN". */
+static struct frame *build_frames(const char *pool, size_t n)
+{
+    struct frame *frames = calloc(n, sizeof(*frames));
+    if (frames == NULL)
+        die(2, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        int len = snprintf((char *)frames[i].bytes + 2, FRAME_MAX - 2, "auth:%s:%s:%s",
+                           BENCH_USER, BENCH_DOMAIN, pool + i * TOKEN_SLOT);
+        frames[i].bytes[0] = (unsigned char)(len >> 8);
+        frames[i].bytes[1] = (unsigned char)len;
+        frames[i].len = (size_t)len + 2;
+    }
+    return frames;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* One request in flight, as ejabberd does: send a frame, wait for the
+ * 4-byte answer, which must be yes. The first warmup requests are not
+ * timed. The helper's peak RSS is read before its stdin is closed. */
+static struct extauth_result run_extauth(char *const argv[], const struct frame *frames,
+                                         size_t n, size_t warmup)
+{
+    static const unsigned char yes[4] = {0, 2, 0, 1};
+    struct extauth_result res = {0, 0, 0, 0};
+    uint64_t *lat = calloc(n, sizeof(*lat));
+    struct helper h = spawn_helper(argv);
+    uint64_t start = 0;
+    int status = 0;
+    if (lat == NULL)
+        die(2, "out of memory");
+    for (size_t i = 0; i < warmup + n; i++) {
+        const struct frame *f = &frames[i % n];
+        unsigned char answer[4];
+        if (i == warmup)
+            start = now_ns();
+        uint64_t t0 = now_ns();
+        if (write(h.to_fd, f->bytes, f->len) != (ssize_t)f->len ||
+            !read_exact(h.from_fd, answer, sizeof(answer)))
+            die(1, "%s: helper died at request %zu", argv[0], i);
+        if (memcmp(answer, yes, sizeof(yes)) != 0)
+            die(1, "%s: request %zu not answered yes", argv[0], i);
+        if (i >= warmup)
+            lat[i - warmup] = now_ns() - t0;
+    }
+    uint64_t total = now_ns() - start;
+    res.rss_kib = peak_rss_kib(h.pid);
+    close(h.to_fd);
+    close(h.from_fd);
+    if (waitpid(h.pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        die(1, "%s did not exit cleanly at EOF (status %d)", argv[0], status);
+    qsort(lat, n, sizeof(*lat), cmp_u64);
+    res.req_per_s = (double)n / ((double)total / 1e9);
+    res.p50_us = (double)lat[n / 2] / 1e3;
+    res.p99_us = (double)lat[n * 99 / 100] / 1e3;
+    free(lat);
+    return res;
+}
+
+struct extauth_all {
+    struct extauth_result xtoken, limit, python;
+};
+
+static struct extauth_all bench_extauth(const struct options *o, const xt_config *cfg,
+                                        const char *conf_path, const struct sizes *sz)
+{
+    struct extauth_all all;
+    char *xtoken = path_join(o->build_dir, "xtoken");
+    char *responder = path_join(o->build_dir, "bench/yes_responder");
+    char *script = path_join(o->scripts_dir, "ref_extauth.py");
+    char sub[] = "extauth", noreplay[] = "--no-replay", conf_opt[] = "--config";
+    char seed[] = BENCH_SEED, secret[] = BENCH_SECRET;
+    char *argv_xt[] = {xtoken, sub, conf_opt, (char *)(uintptr_t)conf_path, noreplay, NULL};
+    char *argv_limit[] = {responder, NULL};
+    char *argv_py[] = {(char *)(uintptr_t)o->python, script, seed, secret, NULL};
+    /* Distinct tokens, as a server sees them (replay is off in the helper). */
+    char *pool = mint_pool(cfg, sz->extauth_n);
+    struct frame *frames = build_frames(pool, sz->extauth_n);
+    all.xtoken = run_extauth(argv_xt, frames, sz->extauth_n, sz->warmup_n);
+    all.limit = run_extauth(argv_limit, frames, sz->limit_n, sz->warmup_n);
+    all.python = run_extauth(argv_py, frames, sz->python_extauth_n, sz->warmup_n);
+    free(frames);
+    free(pool);
+    free(xtoken);
+    free(responder);
+    free(script);
+    return all;
+}
+
+/* ---- report ------------------------------------------------------------- */
+
+static void print_report(void)
+{
+    int missed = 0;
+    printf("\n%-32s %14s %-8s %-14s %s\n", "figure", "value", "unit", "target", "");
+    for (size_t i = 0; i < n_figures; i++) {
+        const struct figure *f = &figures[i];
+        const char *verdict = f->met < 0 ? "" : f->met ? "met" : "MISSED";
+        missed += f->met == 0;
+        printf("%-32s %14.*f %-8s %-14s %s\n", f->name, f->value < 100 ? 2 : 0, f->value, f->unit,
+               f->target, verdict);
+    }
+    printf("\n");
+    for (size_t i = 0; i < n_figures; i++)
+        printf("bench %s %.*f %s\n", figures[i].name, figures[i].value < 100 ? 2 : 0,
+               figures[i].value, figures[i].unit);
+    printf("\n%d target(s) missed\n", missed);
+}
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            o->quick = 1;
+        else if (i + 1 < argc && strcmp(argv[i], "--build") == 0)
+            o->build_dir = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--scripts") == 0)
+            o->scripts_dir = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--python") == 0)
+            o->python = argv[++i];
+        else
+            die(2, "usage: xtbench [--build DIR] [--scripts DIR] [--python PATH] [--quick]");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {"build", "bench", "/usr/bin/python3", 0};
+    struct sizes full = {1000000, 10000, 50000, 20000, 3000, 100000, 100000, 30000, 1000, 3};
+    struct sizes quick = {50000, 1000, 2000, 1000, 200, 2000, 2000, 1000, 100, 1};
+    parse_args(argc, argv, &o);
+    const struct sizes *sz = o.quick ? &quick : &full;
+    o.build_dir = absolute(o.build_dir);
+    o.scripts_dir = absolute(o.scripts_dir);
+    signal(SIGPIPE, SIG_IGN);
+    if (mkdtemp(tmp_dir) == NULL)
+        die(2, "mkdtemp: %s", strerror(errno));
+
+    char *store_dir = path_join(tmp_dir, "replay-pam");
+    char *conf_off = write_config("noreplay.conf", NULL);
+    char *conf_on = write_config("replay.conf", store_dir);
+    xt_config *cfg = load_config(conf_off);
+
+    fprintf(stderr, "xtbench: in-process verify...\n");
+    double verify = bench_verify(cfg, sz);
+    double verify_replay = bench_verify_replay(cfg, sz);
+    fprintf(stderr, "xtbench: python verify...\n");
+    double py_verify = bench_python_verify(&o, cfg, sz);
+    fprintf(stderr, "xtbench: PAM round trips...\n");
+    struct pam_rates pam = bench_pam(&o, cfg, conf_on, sz);
+    fprintf(stderr, "xtbench: extauth...\n");
+    struct extauth_all ext = bench_extauth(&o, cfg, conf_off, sz);
+
+    double overhead = (verify / verify_replay - 1) * 100;
+    add_figure("verify_per_s", verify, "1/s", ">= 500000", verify >= 500000);
+    add_figure("verify_replay_per_s", verify_replay, "1/s", "", -1);
+    add_figure("replay_overhead_pct", overhead, "%", "<= 50", overhead <= 50);
+    add_figure("python_verify_per_s", py_verify, "1/s", "", -1);
+    add_figure("verify_vs_python", verify / py_verify, "x", ">= 10", verify / py_verify >= 10);
+    add_figure("pam_auth_per_s", pam.xtoken, "1/s", "", -1);
+    add_figure("pam_permit_per_s", pam.permit, "1/s", "", -1);
+    add_figure("pam_vs_permit", pam.xtoken / pam.permit, "x", ">= 0.8",
+               pam.xtoken / pam.permit >= 0.8);
+    add_figure("extauth_req_per_s", ext.xtoken.req_per_s, "1/s", "", -1);
+    add_figure("extauth_p50_us", ext.xtoken.p50_us, "us", "", -1);
+    add_figure("extauth_p99_us", ext.xtoken.p99_us, "us", "<= 100", ext.xtoken.p99_us <= 100);
+    add_figure("pipe_limit_req_per_s", ext.limit.req_per_s, "1/s", "", -1);
+    add_figure("pipe_limit_p50_us", ext.limit.p50_us, "us", "", -1);
+    add_figure("pipe_limit_p99_us", ext.limit.p99_us, "us", "", -1);
+    double vs_limit = ext.xtoken.req_per_s / ext.limit.req_per_s;
+    double vs_python = ext.xtoken.req_per_s / ext.python.req_per_s;
+    add_figure("extauth_vs_limit", vs_limit, "x", ">= 0.8", vs_limit >= 0.8);
+    add_figure("python_extauth_req_per_s", ext.python.req_per_s, "1/s", "", -1);
+    add_figure("python_extauth_p99_us", ext.python.p99_us, "us", "", -1);
+    add_figure("extauth_vs_python", vs_python, "x", ">= 1.5", vs_python >= 1.5);
+    add_figure("extauth_rss_kib", (double)ext.xtoken.rss_kib, "KiB", "<= 4096",
+               ext.xtoken.rss_kib > 0 && ext.xtoken.rss_kib <= 4096);
+    print_report();
+
+    xt_config_free(cfg);
+    remove_tree(tmp_dir);
+    free(store_dir);
+    free(conf_off);
+    free(conf_on);
+    free((char *)(uintptr_t)o.build_dir);
+    free((char *)(uintptr_t)o.scripts_dir);
+    return 0;
+}
