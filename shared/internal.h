@@ -1,0 +1,88 @@
+/* Private declarations shared by the library's own files. */
+#ifndef XTOKEN_INTERNAL_H
+#define XTOKEN_INTERNAL_H
+
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "xtoken.h"
+
+#define XT_SEED_MIN 10         /* bytes: the reference's 16 base32 characters */
+#define XT_SECRET_MIN 16       /* bytes of token_secret */
+#define XT_KEYS_MAX 8          /* otp_seed / token_secret entries per scope */
+#define XT_DIGITS_MIN 6        /* liboath supports 6..8 */
+#define XT_DIGITS_MAX 8
+#define XT_INTERVAL_MAX 3600
+#define XT_DOMAIN_MAX 255
+
+struct xt_seed {
+    unsigned char *key;        /* base32-decoded otp_seed */
+    size_t len;
+};
+
+struct xt_secret {
+    EVP_MAC_CTX *mac;          /* HMAC-SHA256 keyed with the secret: dup per use */
+    char *text;                /* the secret as written (issuing needs no copy) */
+    size_t len;
+};
+
+/* One scope: the global one (name "*") or a [domain] section after
+ * inheritance from the global scope has been applied. */
+struct xt_scope {
+    char *name;
+    struct xt_seed seeds[XT_KEYS_MAX];
+    struct xt_secret secrets[XT_KEYS_MAX];
+    unsigned n_seeds, n_secrets;
+    unsigned window, digits, interval;
+    unsigned given;            /* parse time: XT_GIVEN_* bits of keys set here */
+};
+
+struct xt_config {
+    struct xt_scope *sections; /* [domain] sections, after inheritance */
+    size_t n_sections;
+    struct xt_scope global;    /* keys outside any section */
+    int global_serves;         /* global has seeds and secrets: serves any domain */
+    char *replay_dir;          /* NULL: replay = off */
+};
+
+/* The scope serving domain, or NULL. */
+const struct xt_scope *xt_scope_find(const xt_config *cfg, const char *domain, size_t len);
+
+/* The scope for a JID "local@domain": XT_OK; XT_BAD_USER if the JID is
+ * not of that form; XT_UNKNOWN_DOMAIN if no keys serve its domain. */
+int xt_scope_for_jid(const xt_config *cfg, const char *jid, const struct xt_scope **scope);
+
+/* Split "local@domain": XT_OK with *at pointing at the '@'; XT_BAD_USER
+ * if either part is empty, there is a second '@', or it is too long. */
+int xt_jid_split(const char *jid, const char **at);
+
+/* codec.c */
+/* Decoded length (> 0) on success; 0 on a character outside base32, a
+ * length no encoder produces, or output overflow. Case-insensitive, '='
+ * ignored. */
+size_t xt_base32_decode(const char *in, size_t inlen, unsigned char *out, size_t outlen);
+/* 1 if in is the canonical padded base64 of exactly outlen bytes, with the
+ * bytes in out; 0 otherwise. */
+int xt_base64_decode_exact(const char *in, size_t inlen, unsigned char *out, size_t outlen);
+
+/* totp.c: the OTP of step `step` into out (digits chars + NUL).
+ * XT_OK; XT_INTERNAL. */
+int xt_totp(const struct xt_seed *seed, unsigned digits, unsigned interval, long long step,
+            char *out);
+
+/* safefile.c: read a whole small file opened without following symlinks.
+ * The file must be regular, owned by root or the euid, not writable by
+ * group/other, not readable by other if `secret`, and at most maxlen bytes.
+ * XT_OK with *buf (NUL-terminated, caller frees with xt_free_wipe) and
+ * *len; XT_CONFIG with the reason in err; XT_NOMEM. */
+int xt_read_file_safely(const char *path, size_t maxlen, int secret, char **buf, size_t *len,
+                        char *err, size_t errlen);
+/* OPENSSL_cleanse then free. NULL is fine. */
+void xt_free_wipe(void *p, size_t len);
+
+/* snprintf into err if err is set. */
+void xt_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,171 @@
+/* Verifying and issuing tokens: OTP NONCE SP base64(HMAC-SHA256(secret,
+ * OTP NONCE JID)). The one verify function every adapter calls. */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* How far past the window a genuine token's step is looked for, only to
+ * tell "expired" from "not yet valid" in the log: 120 steps is an hour at
+ * the default interval. Reached only by correctly signed tokens. */
+#define CLASSIFY_STEPS 120
+
+struct parsed_token {
+    size_t signed_len;           /* OTP and nonce: the token's bytes before the space */
+    unsigned char mac[XT_MAC_LEN];
+};
+
+/* XT_OK and pt filled if token is DIGITS* SP base64(32 bytes) with at
+ * least `digits` digits; XT_MALFORMED otherwise. Checks the length first:
+ * nothing longer than XT_TOKEN_MAX is even scanned. */
+static int parse_token(const char *token, size_t len, unsigned digits, struct parsed_token *pt)
+{
+    size_t n = 0;
+
+    if (len > XT_TOKEN_MAX)
+        return XT_MALFORMED;
+    while (n < len && token[n] >= '0' && token[n] <= '9')
+        n++;
+    if (n < digits || n == len || token[n] != ' ')
+        return XT_MALFORMED;
+    if (!xt_base64_decode_exact(token + n + 1, len - n - 1, pt->mac, sizeof(pt->mac)))
+        return XT_MALFORMED;
+    pt->signed_len = n;
+    return XT_OK;
+}
+
+/* HMAC-SHA256 of part1 || jid with a pre-keyed context.
+ * XT_OK; XT_NOMEM; XT_INTERNAL. */
+static int compute_mac(const struct xt_secret *secret, const char *part1, size_t len1,
+                       const char *jid, unsigned char out[XT_MAC_LEN])
+{
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(secret->mac);
+    size_t outlen = 0;
+    int rc = XT_INTERNAL;
+
+    if (ctx == NULL)
+        return XT_NOMEM;
+    if (EVP_MAC_update(ctx, (const unsigned char *)part1, len1) == 1 &&
+        EVP_MAC_update(ctx, (const unsigned char *)jid, strlen(jid)) == 1 &&
+        EVP_MAC_final(ctx, out, &outlen, XT_MAC_LEN) == 1 && outlen == XT_MAC_LEN)
+        rc = XT_OK;
+    EVP_MAC_CTX_free(ctx);
+    return rc;
+}
+
+/* XT_OK if any configured secret signed the token for jid;
+ * XT_BAD_SIGNATURE; XT_NOMEM; XT_INTERNAL. */
+static int check_signature(const struct xt_scope *s, const char *token,
+                           const struct parsed_token *pt, const char *jid)
+{
+    unsigned char mac[XT_MAC_LEN];
+    int rc = XT_BAD_SIGNATURE;
+
+    for (unsigned i = 0; i < s->n_secrets && rc == XT_BAD_SIGNATURE; i++) {
+        int mac_rc = compute_mac(&s->secrets[i], token, pt->signed_len, jid, mac);
+
+        if (mac_rc != XT_OK)
+            rc = mac_rc;
+        else if (CRYPTO_memcmp(mac, pt->mac, XT_MAC_LEN) == 0)
+            rc = XT_OK;
+    }
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return rc;
+}
+
+/* Does otp equal the OTP of `step` under any seed? 1 yes, 0 no, -1 error. */
+static int otp_matches(const struct xt_scope *s, const char *otp, long long step)
+{
+    char expected[XT_DIGITS_MAX + 1];
+    int match = 0;
+
+    if (step < 0)
+        return 0;
+    for (unsigned i = 0; i < s->n_seeds && match == 0; i++) {
+        if (xt_totp(&s->seeds[i], s->digits, s->interval, step, expected) != XT_OK)
+            match = -1;
+        else if (CRYPTO_memcmp(expected, otp, s->digits) == 0)
+            match = 1;
+    }
+    OPENSSL_cleanse(expected, sizeof(expected));
+    return match;
+}
+
+/* Find the OTP's step: now first, then outwards to +-window.
+ * XT_OK with *step; XT_EXPIRED / XT_NOT_YET_VALID if it matches a step
+ * outside the window (within CLASSIFY_STEPS of it); XT_BAD_OTP;
+ * XT_INTERNAL. */
+static int check_otp(const struct xt_scope *s, const char *otp, time_t now, long long *step)
+{
+    long long now_step = (long long)now / s->interval;
+    unsigned limit = s->window + CLASSIFY_STEPS;
+
+    for (unsigned d = 0; d <= limit; d++) {
+        int later = otp_matches(s, otp, now_step + d);
+        int earlier = d == 0 ? 0 : otp_matches(s, otp, now_step - d);
+
+        if (later < 0 || earlier < 0)
+            return XT_INTERNAL;
+        if (later || earlier) {
+            *step = later ? now_step + d : now_step - d;
+            if (d <= s->window)
+                return XT_OK;
+            return later ? XT_NOT_YET_VALID : XT_EXPIRED;
+        }
+    }
+    return XT_BAD_OTP;
+}
+
+int xt_verify(const xt_config *cfg, xt_replay *replay, const char *jid, const char *token,
+              size_t token_len, time_t now)
+{
+    const struct xt_scope *s = NULL;
+    struct parsed_token pt;
+    long long step = 0;
+    int rc;
+
+    if (now < 0)
+        return XT_INTERNAL;
+    rc = xt_scope_for_jid(cfg, jid, &s);
+    if (rc == XT_OK)
+        rc = parse_token(token, token_len, s->digits, &pt);
+    if (rc != XT_OK)
+        return rc;
+    rc = check_signature(s, token, &pt, jid);
+    if (rc == XT_OK)
+        rc = check_otp(s, token, now, &step);
+    /* only a token that passed everything else may touch the store */
+    if (rc == XT_OK && replay != NULL)
+        rc = xt_replay_use(replay, pt.mac, (time_t)((step + s->window + 1) * s->interval), now);
+    OPENSSL_cleanse(&pt, sizeof(pt));
+    return rc;
+}
+
+int xt_issue(const xt_config *cfg, const char *jid, time_t now, char *out, size_t outlen)
+{
+    const struct xt_scope *s = NULL;
+    unsigned char mac[XT_MAC_LEN];
+    size_t head;
+    int rc;
+
+    rc = xt_scope_for_jid(cfg, jid, &s);
+    if (rc != XT_OK)
+        return rc;
+    head = s->digits + XT_NONCE_DIGITS;
+    if (now < 0 || outlen < head + 1 + 4 * ((XT_MAC_LEN + 2) / 3) + 1)
+        return XT_INTERNAL;
+    rc = xt_totp(&s->seeds[0], s->digits, s->interval, (long long)now / s->interval, out);
+    if (rc == XT_OK)
+        rc = xt_random_digits(out + s->digits, XT_NONCE_DIGITS);
+    if (rc == XT_OK)
+        rc = compute_mac(&s->secrets[0], out, head, jid, mac);
+    if (rc == XT_OK) {
+        out[head] = ' ';
+        EVP_EncodeBlock((unsigned char *)out + head + 1, mac, XT_MAC_LEN);
+    }
+    OPENSSL_cleanse(mac, sizeof(mac));
+    if (rc != XT_OK)
+        OPENSSL_cleanse(out, outlen);
+    return rc;
+}

@@ -1,0 +1,188 @@
+/* Unit tests: the config parser, its errors, and file safety. */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "unit.h"
+
+#define SEED "XVGR73KMZH2M4XMY"
+#define SECRET "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"
+#define KEYS "otp_seed = " SEED "\ntoken_secret = " SECRET "\n"
+
+/* Parse text that must fail; the message must contain `expect` and must
+ * not contain either secret. */
+static void parse_fails(const char *text, size_t len, const char *expect)
+{
+    char err[XT_ERR_MAX] = "";
+    xt_config *cfg = NULL;
+
+    ck_assert_int_eq(xt_config_parse(text, len, "t.conf", &cfg, err, sizeof(err)), XT_CONFIG);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(strstr(err, expect) != NULL, "'%s' should contain '%s'", err, expect);
+    ck_assert_msg(strstr(err, SECRET) == NULL && strstr(err, "SHORTSECRET") == NULL &&
+                      strstr(err, "XVGR73") == NULL,
+                  "error message leaks a secret: %s", err);
+}
+
+#define FAILS(text, expect) parse_fails((text), strlen(text), (expect))
+
+START_TEST(test_parser_errors)
+{
+    char longline[2048];
+
+    FAILS("colour = blue\n" KEYS, "t.conf:1: unknown key 'colour'");
+    FAILS(KEYS "otp_seed = XVGR73KMZH2M4XM1\n", "t.conf:3: otp_seed is not valid base32");
+    FAILS("otp_seed =\n" KEYS, "t.conf:1: empty otp_seed");
+    FAILS("otp_seed = MZXW6YTB\n" KEYS, "t.conf:1: otp_seed decodes to 5 bytes");
+    FAILS("otp_seed = " SEED "\ntoken_secret =\n", "t.conf:2: empty token_secret");
+    FAILS("otp_seed = " SEED "\ntoken_secret = SHORTSECRET\n", "t.conf:2: token_secret is 11 bytes");
+    FAILS("[a.org]\n" KEYS "[a.org]\n", "t.conf:4: duplicate section [a.org]");
+    FAILS("[A.org]\n" KEYS, "t.conf:1: bad domain name");
+    FAILS("[a.org\n" KEYS, "t.conf:1: section header");
+    FAILS("window = 1\nwindow = 2\n" KEYS, "t.conf:2: window given twice");
+    FAILS("window = 11\n" KEYS, "window must be a number from 0 to 10");
+    FAILS("window = -1\n" KEYS, "window must be");
+    FAILS("window = 1x\n" KEYS, "window must be");
+    FAILS("digits = 9\n" KEYS, "digits must be a number from 6 to 8");
+    FAILS("interval = 0\n" KEYS, "interval must be");
+    FAILS("replay = relative/dir\n" KEYS, "replay must be an absolute directory or off");
+    FAILS("[a.org]\nreplay = off\n" KEYS, "replay can only be set outside");
+    FAILS("just words\n", "t.conf:1: expected key = value");
+    FAILS("= value\n", "t.conf:1: missing key");
+    FAILS("otp_seed = " SEED "\n", "t.conf: no token_secret configured");
+    FAILS("", "no otp_seed configured");
+    FAILS("otp_seed = " SEED "\n[a.org]\n", "[a.org] has no token_secret");
+    memset(longline, 'A', sizeof(longline));
+    memcpy(longline, "token_secret = ", 15);
+    longline[sizeof(longline) - 1] = '\0';
+    FAILS(longline, "t.conf:1: line longer than 1024 bytes");
+    parse_fails("otp_seed = " SEED "\ntoken_sec\0ret = x\n", 40, "t.conf:2: NUL byte");
+}
+END_TEST
+
+START_TEST(test_sections_inherit)
+{
+    xt_config *cfg = unit_config("# comment\n\n  otp_seed = " SEED "  \r\n"
+                                 "token_secret = " SECRET "\nwindow = 2\n"
+                                 "[a.org]\ntoken_secret = ANOTHERSECRET0123456789=#\n"
+                                 "[b.org]\nwindow = 0\ndigits = 6\n");
+    struct xt_domain_info info;
+
+    ck_assert_uint_eq(xt_config_domain_count(cfg), 3);
+    ck_assert_int_eq(xt_config_domain_info(cfg, 0, &info), XT_OK);
+    ck_assert_str_eq(info.name, "a.org");
+    ck_assert_uint_eq(info.n_seeds, 1);
+    ck_assert_uint_eq(info.n_secrets, 1);
+    ck_assert_uint_eq(info.window, 2);
+    ck_assert_int_eq(xt_config_domain_info(cfg, 1, &info), XT_OK);
+    ck_assert_str_eq(info.name, "b.org");
+    ck_assert_uint_eq(info.window, 0);
+    ck_assert_uint_eq(info.digits, 6);
+    ck_assert_uint_eq(info.interval, 30);
+    ck_assert_int_eq(xt_config_domain_info(cfg, 2, &info), XT_OK);
+    ck_assert_str_eq(info.name, "*");
+    ck_assert_int_eq(xt_config_domain_info(cfg, 3, &info), XT_CONFIG);
+    ck_assert_int_eq(xt_config_has_domain(cfg, "anything.net"), XT_OK);
+    /* the secret is the bytes as written, '=' and '#' included */
+    ck_assert_str_eq(cfg->sections[0].secrets[0].text, "ANOTHERSECRET0123456789=#");
+    ck_assert_str_eq(xt_config_replay_dir(cfg), XT_DEFAULT_REPLAY_DIR);
+    ck_assert_int_eq(xt_config_set_window(cfg, 11), XT_CONFIG);
+    ck_assert_int_eq(xt_config_set_window(cfg, 4), XT_OK);
+    ck_assert_int_eq(xt_config_domain_info(cfg, 1, &info), XT_OK);
+    ck_assert_uint_eq(info.window, 4);
+    xt_config_free(cfg);
+}
+END_TEST
+
+/* With no global keys only the listed domains are known. */
+START_TEST(test_sections_only)
+{
+    xt_config *cfg = unit_config("replay = off\n[a.org]\n" KEYS);
+
+    ck_assert_uint_eq(xt_config_domain_count(cfg), 1);
+    ck_assert_int_eq(xt_config_has_domain(cfg, "a.org"), XT_OK);
+    ck_assert_int_eq(xt_config_has_domain(cfg, "b.org"), XT_UNKNOWN_DOMAIN);
+    ck_assert_ptr_null(xt_config_replay_dir(cfg));
+    xt_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_base32)
+{
+    unsigned char out[64];
+
+    ck_assert_uint_eq(xt_base32_decode("xvgr73kmzh2m4xmy", 16, out, sizeof(out)), 10);
+    ck_assert_uint_eq(xt_base32_decode("MZXW6YQ=", 8, out, sizeof(out)), 4);
+    ck_assert_int_eq(memcmp(out, "foob", 4), 0);
+    ck_assert_uint_eq(xt_base32_decode("MZXW6", 5, out, sizeof(out)), 3); /* 5 chars: ok */
+    ck_assert_uint_eq(xt_base32_decode("MZXW6Y", 6, out, sizeof(out)), 0); /* 6 chars: never */
+    ck_assert_uint_eq(xt_base32_decode("MZ1W", 4, out, sizeof(out)), 0);
+    ck_assert_uint_eq(xt_base32_decode("MZXW6YTB", 8, out, 4), 0); /* overflow */
+}
+END_TEST
+
+static void load_fails(const char *path, const char *expect)
+{
+    char err[XT_ERR_MAX] = "";
+    xt_config *cfg = NULL;
+
+    ck_assert_int_eq(xt_config_load(path, &cfg, err, sizeof(err)), XT_CONFIG);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(strstr(err, expect) != NULL, "'%s' should contain '%s'", err, expect);
+}
+
+START_TEST(test_file_safety)
+{
+    char err[XT_ERR_MAX] = "", link[600], dir[600];
+    xt_config *cfg = NULL;
+    const char *path;
+
+    path = unit_write_file("ok.conf", KEYS, 0640);
+    ck_assert_int_eq(xt_config_load(path, &cfg, err, sizeof(err)), XT_OK);
+    xt_config_free(cfg);
+    load_fails(unit_write_file("o.conf", KEYS, 0644), "readable by others");
+    load_fails(unit_write_file("g.conf", KEYS, 0660), "writable by group or others");
+    load_fails(unit_write_file("w.conf", KEYS, 0602), "writable by group or others");
+    path = unit_write_file("own.conf", KEYS, 0600);
+    ck_assert_int_eq(chown(path, 65534, 65534), 0);
+    if (geteuid() == 0)
+        load_fails(path, "owned by uid 65534");
+    path = unit_write_file("target.conf", KEYS, 0600);
+    snprintf(link, sizeof(link), "%s.link", path);
+    ck_assert_int_eq(symlink(path, link), 0);
+    load_fails(link, "symbolic link");
+    snprintf(dir, sizeof(dir), "%s.d", path);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    load_fails(dir, "not a regular file");
+    load_fails("/nonexistent/pam_xtoken.conf", "No such file");
+}
+END_TEST
+
+START_TEST(test_file_too_big)
+{
+    static char big[70 * 1024];
+
+    memset(big, '#', sizeof(big) - 1);
+    for (size_t i = 100; i < sizeof(big) - 1; i += 100)
+        big[i] = '\n';
+    load_fails(unit_write_file("big.conf", big, 0600), "larger than");
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+
+    tcase_add_test(tc, test_parser_errors);
+    tcase_add_test(tc, test_sections_inherit);
+    tcase_add_test(tc, test_sections_only);
+    tcase_add_test(tc, test_base32);
+    tcase_add_test(tc, test_file_safety);
+    tcase_add_test(tc, test_file_too_big);
+    suite_add_tcase(s, tc);
+    return s;
+}
