@@ -28,6 +28,9 @@
 #                        FILE matches the extended REGEX (default 10 s); prints
 #                        the first matching line; fails on timeout.
 #   e2e_retry SECS CMD...  run CMD every 0.2 s until it succeeds or SECS pass.
+#   e2e_as USER CMD...   run CMD as USER (setpriv; environment kept) or as
+#                        the current user if USER is empty.
+#   e2e_readable_by USER FILE  true if USER can read FILE (and reach it).
 #
 # Reporting (each test script ends with e2e_done)
 #   e2e_step TEXT        print a progress line.
@@ -48,6 +51,10 @@
 #                                      127.0.0.1:$EJD_HTTP_PORT with /ws
 #                                      (websocket) and /bosh (mod_bosh)
 #                          EJD_EXTRA_YAML  appended to ejabberd.yml verbatim
+#                          EJD_USER    run it as this user (e.g. ejabberd,
+#                                      needs root): DIR is chowned to it and
+#                                      $E2E_DIR opened to 0711 so it can
+#                                      reach DIR; default: the current user
 #                        Sets EJD_PID (the beam process), EJD_PORT,
 #                        EJD_HTTP_PORT (if EJD_HTTP=1), EJD_LOG (its log file).
 #   ejd_stop             stop it (SIGTERM by pid, bounded wait).
@@ -185,6 +192,20 @@ e2e_wait_log() {
     e2e_log_match "$file" "$mark" "$regex"
 }
 
+e2e_as() {
+    local user=$1
+    shift
+    if [ -z "$user" ] || [ "$user" = "$(id -un)" ]; then
+        "$@"
+    else
+        setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
+    fi
+}
+
+e2e_readable_by() {
+    e2e_as "$1" test -r "$2"
+}
+
 e2e_step() {
     echo "== $*"
 }
@@ -274,12 +295,18 @@ ejd_start() {
     ejd_write_config "$dir" "$auth"
     EJD_LOG=$dir/logs/ejabberd.log
     EJD_DIR=$dir
+    local as_user=()
+    if [ -n "${EJD_USER:-}" ] && [ "$EJD_USER" != "$(id -un)" ]; then
+        chmod 0711 "$E2E_DIR"
+        chown -R "$EJD_USER:" "$dir" || return 1
+        as_user=(setpriv --reuid="$EJD_USER" --regid="$(id -g "$EJD_USER")" --init-groups --)
+    fi
     # Its own session, so a signal to this script's group never reaches it;
     # stopped by pid (ejd_stop), never by name.
     (
         cd "$dir" || exit 1
         HOME=$dir EJABBERD_CONFIG_PATH=$dir/ejabberd.yml EJABBERD_LOG_PATH=$EJD_LOG \
-            ERL_LIBS=$EJD_ERL_LIBS exec setsid erl -noinput -noshell \
+            ERL_LIBS=$EJD_ERL_LIBS exec setsid "${as_user[@]}" erl -noinput -noshell \
             -mnesia dir "\"$dir/spool\"" -s ejabberd
     ) </dev/null >"$dir/logs/erl.out" 2>&1 &
     EJD_PID=$!

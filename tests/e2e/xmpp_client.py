@@ -28,7 +28,7 @@ import ssl
 import sys
 
 # slixmpp warns on import about its pure-Python stringprep: keep stderr clean.
-logging.getLogger("slixmpp").setLevel(logging.ERROR)
+logging.getLogger("slixmpp").setLevel(logging.CRITICAL)
 import slixmpp  # noqa: E402
 
 EXIT_OK, EXIT_AUTH, EXIT_OTHER = 0, 1, 2

@@ -1,0 +1,198 @@
+# tests/e2e/ejabberd-lib.sh: what the ejabberd token tests share (on top of
+# lib.sh): fresh keys, token minting with build/xtoken, and login assertions
+# that check both the client's result and ejabberd's log line.
+#
+#   ejt_setup NAME       e2e_init + keys: writes $CONF (pam_xtoken.conf made
+#                        by `xtoken keygen`, replay = $E2E_DIR/replay), the
+#                        users file $USERS (alice, bob), picks $EJD_USER.
+#   mint JID [AT]        print a token for JID (xtoken issue [--at AT]).
+#   tamper TOKEN         print TOKEN with one signature character changed.
+#   expect_login accept|refuse DESC JID TOKEN
+#                        log in with the slixmpp client; assert the exit
+#                        status and ejabberd's "Accepted c2s PLAIN
+#                        authentication for JID by $EJT_BACKEND backend" or
+#                        "Failed c2s PLAIN authentication for JID" line.
+#   expect_sendxmpp accept|refuse DESC JID TOKEN TO
+#                        the same with go-sendxmpp sending one message.
+#   expect_offline_delivery DESC FROM TO
+#                        FROM (fresh token) sends to offline TO: the server
+#                        must ask the backend whether TO exists (extauth
+#                        isuser / PAM acct_mgmt) and store it; TO logs in
+#                        (fresh token) and must receive it.
+#   expect_bounce DESC FROM TO
+#                        FROM sends to TO, a user the backend says does not
+#                        exist: the message must bounce.
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+EJT_ROOT=$(cd "$E2E_LIB_DIR/../.." && pwd)
+XTOKEN=${XTOKEN:-$EJT_ROOT/build/xtoken}
+PAM_XTOKEN_SO=${PAM_XTOKEN_SO:-$EJT_ROOT/build/pam_xtoken.so}
+EJT_BACKEND=
+EJT_DOMAIN=localhost
+
+ejt_setup() {
+    e2e_init "$1"
+    [ -x "$XTOKEN" ] || { echo "$1: $XTOKEN is missing: run make" >&2; exit 2; }
+    # Run ejabberd as its own system user when we can (root, user exists):
+    # that is how the Debian service runs it, and it proves the file
+    # permissions the README recommends (root:ejabberd 0640) are enough.
+    if [ -z "${EJD_USER+set}" ]; then
+        EJD_USER=
+        if [ "$(id -u)" = 0 ] && id ejabberd >/dev/null 2>&1; then
+            EJD_USER=ejabberd
+        fi
+    fi
+    export EJD_USER
+    CONF=$E2E_DIR/pam_xtoken.conf
+    USERS=$E2E_DIR/users
+    REPLAY=$E2E_DIR/replay
+    # The replay store directory, owned by the service user, 0700 (what a
+    # verifier creates itself when the directory is missing).
+    mkdir -m 0700 "$REPLAY"
+    [ -z "$EJD_USER" ] || chown "$EJD_USER:" "$REPLAY"
+    {
+        echo "replay = $REPLAY"
+        "$XTOKEN" keygen
+    } >"$CONF.new" || exit 2
+    printf '%s\n' "alice@$EJT_DOMAIN" "bob@$EJT_DOMAIN" >"$USERS"
+    chmod 0644 "$USERS"
+    if [ -n "$EJD_USER" ]; then
+        chmod 0711 "$E2E_DIR"
+        chown "root:$(id -gn "$EJD_USER")" "$CONF.new"
+        chmod 0640 "$CONF.new"
+    else
+        chmod 0600 "$CONF.new"
+    fi
+    mv "$CONF.new" "$CONF"
+}
+
+# A copy of a build artefact the ejabberd user can read (the source tree may
+# sit in a directory it cannot enter, e.g. /root); the path itself if it can.
+ejt_reachable() {
+    local file=$1 copy
+    if e2e_readable_by "$EJD_USER" "$file"; then
+        echo "$file"
+        return
+    fi
+    mkdir -p "$E2E_DIR/bin"
+    chmod 0755 "$E2E_DIR/bin"
+    copy=$E2E_DIR/bin/$(basename "$file")
+    cp "$file" "$copy"
+    chmod 0755 "$copy"
+    echo "$copy"
+}
+
+mint() {
+    "$XTOKEN" issue --config "${MINT_CONF:-$CONF}" ${2:+--at "$2"} "$1"
+}
+
+# Change one character in the middle of the signature (not the last one
+# before '=', whose low bits are padding a lax decoder might ignore).
+tamper() {
+    local token=$1 pos c
+    pos=$((${#token} - 20))
+    c=${token:pos:1}
+    if [ "$c" = A ]; then c=B; else c=A; fi
+    echo "${token:0:pos}$c${token:pos+1}"
+}
+
+ejt_log_accept() {
+    echo "Accepted c2s PLAIN authentication for $1 by $EJT_BACKEND backend"
+}
+
+ejt_log_refuse() {
+    echo "Failed c2s PLAIN authentication for $1 "
+}
+
+# ejt_check accept|refuse DESC JID MARK STATUS OUTPUT: the shared assertions.
+ejt_check() {
+    local want=$1 desc=$2 jid=$3 mark=$4 status=$5 out=$6 line
+    if [ "$want" = accept ]; then
+        if [ "$status" != 0 ]; then
+            e2e_fail "$desc: client exit $status ($out), expected success"
+        elif ! line=$(e2e_wait_log "$EJD_LOG" "$mark" "$(ejt_log_accept "$jid")" 5); then
+            e2e_fail "$desc: client ok but no '$(ejt_log_accept "$jid")' in ejabberd's log"
+        else
+            e2e_pass "$desc (server: ${line#*) })"
+        fi
+    else
+        if [ "$status" = 0 ]; then
+            e2e_fail "$desc: client logged in ($out), expected a refusal"
+        elif ! line=$(e2e_wait_log "$EJD_LOG" "$mark" "$(ejt_log_refuse "$jid")" 5); then
+            e2e_fail "$desc: client exit $status ($out) but no '$(ejt_log_refuse "$jid")' in the log"
+        elif e2e_log_match "$EJD_LOG" "$mark" "Accepted c2s PLAIN authentication for $jid " >/dev/null; then
+            e2e_fail "$desc: refused, yet ejabberd also logged an accepted login"
+        else
+            e2e_pass "$desc (server: ${line#*) })"
+        fi
+    fi
+}
+
+expect_login() {
+    local want=$1 desc=$2 jid=$3 token=$4 mark out status
+    mark=$(e2e_log_mark "$EJD_LOG")
+    out=$(XMPP_PASSWORD=$token xmpp_client login --jid "$jid" --port "$EJD_PORT")
+    status=$?
+    ejt_check "$want" "$desc" "$jid" "$mark" "$status" "$out"
+}
+
+expect_sendxmpp() {
+    local want=$1 desc=$2 jid=$3 token=$4 to=$5 mark out status
+    mark=$(e2e_log_mark "$EJD_LOG")
+    out=$(echo "go-sendxmpp says hi" | timeout 20 go-sendxmpp -u "$jid" -p "$token" \
+        -j "127.0.0.1:$EJD_PORT" -n "$to" 2>&1)
+    status=$?
+    ejt_check "$want" "go-sendxmpp: $desc" "$jid" "$mark" "$status" "${out##*: }"
+}
+
+expect_offline_delivery() {
+    local desc=$1 from=$2 to=$3 body out status
+    body="offline message $$ $RANDOM"
+    out=$(XMPP_PASSWORD=$(mint "$from") xmpp_client send --jid "$from" --port "$EJD_PORT" \
+        --to "$to" --body "$body" --bounce-wait 1.5)
+    status=$?
+    if [ "$status" != 0 ]; then
+        e2e_fail "$desc: sending as $from failed: $out"
+        return
+    fi
+    out=$(XMPP_PASSWORD=$(mint "$to") xmpp_client receive --jid "$to" --port "$EJD_PORT" \
+        --body "$body" --timeout 10)
+    status=$?
+    if [ "$status" = 0 ] && [ "$out" = "RECEIVED from $from" ]; then
+        e2e_pass "$desc ($to: $out)"
+    else
+        e2e_fail "$desc: $to did not get the message: $out"
+    fi
+}
+
+expect_bounce() {
+    local desc=$1 from=$2 to=$3 out status
+    out=$(XMPP_PASSWORD=$(mint "$from") xmpp_client send --jid "$from" --port "$EJD_PORT" \
+        --to "$to" --body "to nobody $$" --bounce-wait 3)
+    status=$?
+    case $out in
+        BOUNCED*) e2e_pass "$desc ($out)" ;;
+        *) e2e_fail "$desc: expected a bounce, got exit $status: $out" ;;
+    esac
+}
+
+# The standard token checks for one running server (alice and bob exist).
+ejt_token_checks() {
+    local alice=alice@$EJT_DOMAIN bob=bob@$EJT_DOMAIN token
+    expect_login accept "fresh token accepted" "$alice" "$(mint "$alice")"
+    expect_login refuse "tampered token refused" "$alice" "$(tamper "$(mint "$alice")")"
+    expect_login refuse "token for another JID refused" "$alice" "$(mint "$bob")"
+    expect_login refuse "expired token (minted 120 s ago) refused" "$alice" \
+        "$(mint "$alice" $(($(date +%s) - 120)))"
+    token=$(mint "$alice")
+    expect_login accept "token used once" "$alice" "$token"
+    expect_login refuse "the same token replayed refused" "$alice" "$token"
+    expect_login accept "second consecutive login, fresh token 1" "$alice" "$(mint "$alice")"
+    expect_login accept "second consecutive login, fresh token 2" "$alice" "$(mint "$alice")"
+    expect_login refuse "garbage password refused" "$alice" "not a token"
+    token=$(mint "$bob")
+    expect_sendxmpp accept "fresh token accepted" "$bob" "$token" "$alice"
+    expect_sendxmpp refuse "replayed token refused" "$bob" "$token" "$alice"
+    expect_offline_delivery "message to an offline user stored and delivered" "$alice" "$bob"
+}
