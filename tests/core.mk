@@ -20,4 +20,4 @@ check-unit: $(BUILD)/tests/unit
 check-pam: $(PAM_MOD) $(BUILD)/tests/pamcheck
 	tests/pam/run.sh $(BUILD)
 
-CHECK_TARGETS += check-unit
+CHECK_TARGETS += check-unit check-pam

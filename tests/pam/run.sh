@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# PAM integration tests of build/pam_xtoken.so through real Linux-PAM:
+# pam_start_confdir() with service files in a temp dir (no root needed, no
+# /etc/pam.d), and pam_wrapper to capture every pam_syslog line.
+#   tests/pam/run.sh BUILD_DIR
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=$(realpath "${1:-build}")
+MODULE=$BUILD/pam_xtoken.so
+PAMCHECK=$BUILD/tests/pamcheck
+MINT="/usr/bin/python3 tests/interop/mint.py"
+SEED=XVGR73KMZH2M4XMY
+SECRET=JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/pam_xtoken-pam.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+passed=0 failed=0
+
+ok() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+
+# expect "WANT" NAME pamcheck-args...: the output (all lines, space-joined)
+expect() {
+    local want=$1 name=$2 got
+    shift 2
+    got=$("$PAMCHECK" -c "$T/pam.d" "$@" 2>>"$T/stderr" | tr '\n' ' ' | sed 's/ $//')
+    if [ "$got" = "$want" ]; then ok; else fail "$name: got '$got', want '$want'"; fi
+}
+
+mint() { $MINT --seed "$SEED" --secret "$SECRET" "$@"; }
+
+write_conf() { # FILE MODE TEXT
+    printf '%s\n' "$3" >"$1"
+    chmod "$2" "$1"
+}
+
+service() { # NAME MODULE-ARGS...: auth and account through the module
+    local name=$1
+    shift
+    printf 'auth required %s %s\naccount required %s %s\n' "$MODULE" "$*" "$MODULE" "$*" \
+        >"$T/pam.d/$name"
+}
+
+mkdir -p "$T/pam.d"
+printf 'auth required pam_deny.so\naccount required pam_deny.so\n' >"$T/pam.d/other"
+CONF=$T/xt.conf
+write_conf "$CONF" 600 "otp_seed = $SEED
+token_secret = $SECRET
+replay = $T/replay"
+write_conf "$T/sections.conf" 600 "replay = off
+[example.org]
+otp_seed = $SEED
+token_secret = $SECRET"
+write_conf "$T/unsafe.conf" 644 "otp_seed = $SEED
+token_secret = $SECRET"
+write_conf "$T/broken.conf" 600 "otp_seed = $SEED
+token_secret = short"
+printf 'alice\nbob@example.org\n' >"$T/users"
+service jid "conf=$CONF"
+service user "conf=$CONF domain=example.org"
+printf 'auth required %s\nauth required %s conf=%s use_first_pass\n' \
+    "/usr/lib/$(gcc -print-multiarch)/pam_wrapper/pam_set_items.so" "$MODULE" "$CONF" >"$T/pam.d/first"
+service noreplay "conf=$CONF noreplay debug"
+service sections "conf=$T/sections.conf"
+service missing "conf=$T/nonexistent.conf"
+service unsafe "conf=$T/unsafe.conf"
+service broken "conf=$T/broken.conf"
+service badarg "conf=$CONF frobnicate"
+service badwindow "conf=$CONF window=eleven"
+service relconf "conf=relative.conf"
+service win0 "conf=$CONF window=0 noreplay"
+service userlist "conf=$CONF users=$T/users"
+service nss "conf=$CONF users=nss"
+
+# --- success in both user forms (epam: auth then acct, one prompt) ---
+expect "auth=PAM_SUCCESS acct=PAM_SUCCESS prompts=1" "jid form" \
+    -t "$(mint alice@example.org)" jid alice@example.org auth acct
+expect "auth=PAM_SUCCESS acct=PAM_SUCCESS prompts=1" "username + domain=" \
+    -t "$(mint alice@example.org)" user alice auth acct
+expect "auth=PAM_USER_UNKNOWN prompts=0" "domain= and another domain" \
+    -t "$(mint alice@example.net)" user alice@example.net auth
+
+# --- refusals: PAM_AUTH_ERR ---
+good=$(mint alice@example.org)
+tampered=${good:0:50}$(printf '%s' "${good:50:1}" | tr 'A-Za-z0-9' 'B-Za-z0-9A')${good:51}
+expect "auth=PAM_AUTH_ERR prompts=1" "tampered signature" -t "$tampered" jid alice@example.org auth
+tampered_otp=$(printf '%s' "${good:0:1}" | tr '0-9' '1-90')${good:1}
+expect "auth=PAM_AUTH_ERR prompts=1" "tampered OTP" -t "$tampered_otp" jid alice@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "token of another user" -t "$good" jid bob@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "expired" \
+    -t "$(mint --at $(($(date +%s) - 120)) alice@example.org)" jid alice@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "not yet valid" \
+    -t "$(mint --at $(($(date +%s) + 120)) alice@example.org)" jid alice@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "malformed" -t "hello world" jid alice@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "empty token" -t "" jid alice@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "256-byte token" \
+    -t "$(printf '%0256d' 0)" jid alice@example.org auth
+# window=0 accepts only the current step: a token from two steps ago fails
+expect "auth=PAM_AUTH_ERR prompts=1" "window=0, old token" \
+    -t "$(mint --at $(($(date +%s) - 60)) alice@example.org)" win0 alice@example.org auth
+
+# --- replay: the same token twice, in two separate PAM sessions ---
+once=$(mint alice@example.org)
+expect "auth=PAM_SUCCESS prompts=1" "first use" -t "$once" jid alice@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "replayed" -t "$once" jid alice@example.org auth
+expect "auth=PAM_SUCCESS prompts=1" "second token, same user and step" \
+    -t "$(mint alice@example.org)" jid alice@example.org auth
+nr=$(mint alice@example.org)
+expect "auth=PAM_SUCCESS prompts=1" "noreplay first" -t "$nr" noreplay alice@example.org auth
+expect "auth=PAM_SUCCESS prompts=1" "noreplay second" -t "$nr" noreplay alice@example.org auth
+
+# --- users and domains: PAM_USER_UNKNOWN, never a prompt ---
+expect "auth=PAM_USER_UNKNOWN prompts=0" "unknown domain" \
+    -t "$(mint alice@example.net)" sections alice@example.net auth
+expect "auth=PAM_SUCCESS prompts=1" "listed domain" \
+    -t "$(mint alice@example.org)" sections alice@example.org auth
+expect "auth=PAM_USER_UNKNOWN prompts=0" "no @ and no domain=" -t "$good" jid alice auth
+expect "auth=PAM_USER_UNKNOWN prompts=0" "malformed user" -t "$good" jid "al ice@example.org" auth
+
+# --- acct_mgmt alone, without a conversation (ejabberd's isuser) ---
+expect "acct=PAM_SUCCESS prompts=0" "acct alone" -n jid alice@example.org acct
+expect "acct=PAM_USER_UNKNOWN prompts=0" "acct unknown domain" -n sections bob@example.net acct
+expect "acct=PAM_SUCCESS prompts=0" "users=FILE localpart" -n userlist alice@example.org acct
+expect "acct=PAM_SUCCESS prompts=0" "users=FILE jid" -n userlist bob@example.org acct
+expect "acct=PAM_USER_UNKNOWN prompts=0" "users=FILE unlisted" -n userlist carol@example.org acct
+expect "acct=PAM_SUCCESS prompts=0" "users=nss root" -n nss root@example.org acct
+expect "acct=PAM_USER_UNKNOWN prompts=0" "users=nss unknown" -n nss nosuchuser-xt@example.org acct
+expect "auth=PAM_USER_UNKNOWN prompts=0" "auth follows users=FILE" \
+    -t "$(mint carol@example.org)" userlist carol@example.org auth
+
+# --- use_first_pass: the token an earlier module stored, no prompt ---
+PAM_AUTHTOK=$(mint alice@example.org) expect "auth=PAM_SUCCESS prompts=0" "use_first_pass" \
+    -n first alice@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=0" "use_first_pass, nothing stored" -n first alice@example.org auth
+
+# --- configuration and argument errors ---
+expect "auth=PAM_AUTHINFO_UNAVAIL prompts=0" "missing config" -t "$good" missing alice@example.org auth
+expect "auth=PAM_AUTHINFO_UNAVAIL prompts=0" "unsafe config" -t "$good" unsafe alice@example.org auth
+expect "auth=PAM_AUTHINFO_UNAVAIL prompts=0" "invalid config" -t "$good" broken alice@example.org auth
+expect "acct=PAM_AUTHINFO_UNAVAIL prompts=0" "acct, missing config" -n missing alice@example.org acct
+expect "auth=PAM_SERVICE_ERR prompts=0" "unknown argument" -t "$good" badarg alice@example.org auth
+expect "auth=PAM_SERVICE_ERR prompts=0" "malformed window=" -t "$good" badwindow alice@example.org auth
+expect "auth=PAM_SERVICE_ERR prompts=0" "relative conf=" -t "$good" relconf alice@example.org auth
+
+# --- log lines: the reason and the user, never a token or a secret ---
+# pam_wrapper (plain pam_start, services from PAM_WRAPPER_SERVICE_DIR) puts
+# every pam_syslog line on stderr.
+logged() { # EXPECTED-SUBSTRING TOKEN SERVICE USER
+    local out
+    out=$(LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+        PAM_WRAPPER_DEBUGLEVEL=2 "$PAMCHECK" -t "$2" "$3" "$4" auth 2>&1)
+    if ! grep -q -- "$1" <<<"$out"; then
+        fail "log for $3/$4 lacks '$1': $out"
+    elif grep -q -e "$SECRET" -e "$SEED" -e "${2:0:40}" -e "${2:41}" <<<"$out"; then
+        fail "log for $3/$4 contains the token or a secret: $out"
+    else
+        ok
+    fi
+    printf '%s\n' "$out" >>"$T/logs"
+}
+logged "user alice@example.org: token refused: bad signature" "$tampered" jid alice@example.org
+logged "user bob@example.org: token refused: bad signature" "$(mint alice@example.org)" jid bob@example.org
+logged "token refused: expired" "$(mint --at $(($(date +%s) - 120)) alice@example.org)" jid alice@example.org
+logged "token refused: not yet valid" "$(mint --at $(($(date +%s) + 120)) alice@example.org)" jid alice@example.org
+logged "token refused: malformed token" "12345678 notbase64notbase64notbase64notbase64notbase64" jid alice@example.org
+logged "token refused: replayed" "$once" jid alice@example.org
+logged "user alice@example.net: unknown domain" "$(mint alice@example.net)" sections alice@example.net
+logged "readable by others" "$good" unsafe alice@example.org
+logged "token_secret is 5 bytes long" "$good" broken alice@example.org
+logged "unknown argument: frobnicate" "$good" badarg alice@example.org
+logged "user alice@example.org: accepted" "$(mint alice@example.org)" noreplay alice@example.org
+# a successful login without debug logs nothing at all
+quiet=$(LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+    PAM_WRAPPER_DEBUGLEVEL=2 "$PAMCHECK" -t "$(mint alice@example.org)" jid alice@example.org auth 2>&1)
+if grep -q "SYSLOG(.*pam_xtoken\|SYSLOG([0-7]): user" <<<"$quiet"; then
+    fail "success logged without debug: $quiet"
+else
+    ok
+fi
+
+echo "pam: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
