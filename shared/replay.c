@@ -1,0 +1,527 @@
+/* Replay store: every token is accepted once, by every process of a service
+ * user, for as long as it could still be valid.
+ *
+ * The store is one fixed-size file, DIR/<euid>.store, mapped MAP_SHARED by
+ * every process that verifies tokens as that user:
+ *
+ *   offset 0     struct store_header (magic, version, geometry, checksum,
+ *                state), padded to STORE_HEADER_SIZE
+ *   4096         n_buckets buckets of STORE_SLOTS slots of struct slot
+ *
+ * A key (the token's 32-byte HMAC) may live in one of two buckets chosen by
+ * two independent 64-bit words of the key ("two choices": the emptier one gets
+ * the new entry, which keeps buckets balanced up to ~94% total load). A slot
+ * is in use while its `expires` is after `now`; anything else is free and is
+ * reused in place. So check and insert scan at most 2 * STORE_SLOTS slots:
+ * O(1), and the file never grows.
+ *
+ * Concurrency and crashes: every check+insert holds flock(LOCK_EX) on the
+ * store's open file description (released by the kernel if the holder dies).
+ * An insert writes the key first and publishes it by storing `expires` last
+ * (one aligned 8-byte store), and only then may the caller hear XT_OK. A
+ * process killed at any point therefore leaves either no entry (the token
+ * was not accepted) or a complete one (the token is refused from then on):
+ * never a state that accepts a token twice. A valid entry is never
+ * overwritten; when both buckets are full of valid entries the answer is
+ * XT_STORE_FULL.
+ *
+ * Creation: O_CREAT|O_EXCL|O_NOFOLLOW 0600, then under the lock: header with
+ * state INITIALIZING, space allocated, state READY written last. Every state
+ * a kill can leave behind is recognised: size 0 or INITIALIZING (no entry was
+ * ever written) is finished by the next opener; anything else that is not a
+ * READY store of exactly the size its header declares is refused (XT_STORE).
+ *
+ * A handle opens the store on first use and keeps it open; each later use
+ * re-checks (one lstat) that the path still names the same file of the same
+ * size, and reopens after a fork or if the file was removed or replaced, so a
+ * long-lived process never keeps using a store the others have left.
+ * A handle must not be used by two threads at once (use one per thread).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "xtoken.h"
+
+#define STORE_MAGIC "XTREPLAY"
+#define STORE_MAGIC_LEN 8
+#define STORE_VERSION 1u
+#define STORE_HEADER_SIZE 4096u
+#define STORE_SLOTS 32u              /* slots per bucket: 1 KiB per bucket */
+#define STORE_BUCKETS 4096u          /* 131,072 entries, 4 MiB + 4 KiB */
+#define STORE_BUCKETS_MAX (1u << 20) /* what an opener accepts from a header */
+#define STORE_STATE_INITIALIZING 0x494e4954u
+#define STORE_STATE_READY 0x52454459u
+#define SLOT_KEY_LEN 24 /* 192 bits of the HMAC identify a token */
+
+struct slot {
+    unsigned char key[SLOT_KEY_LEN];
+    int64_t expires; /* unix seconds; the slot is free once expires <= now */
+};
+
+struct store_header {
+    char magic[STORE_MAGIC_LEN];
+    uint32_t version;
+    uint32_t header_size;
+    uint32_t slot_size;
+    uint32_t slots_per_bucket;
+    uint32_t n_buckets;
+    uint32_t reserved;
+    uint64_t file_size;
+    uint64_t checksum; /* FNV-1a of every field above */
+    uint32_t state;    /* written last at creation */
+    uint32_t reserved2;
+};
+
+_Static_assert(sizeof(struct slot) == 32, "slot layout");
+_Static_assert(sizeof(struct store_header) == 56, "header layout");
+
+struct xt_replay {
+    char *dir;
+    char *path;           /* dir/<euid>.store, built when the store is opened */
+    int fd;               /* -1: not open */
+    unsigned char *map;   /* NULL: not mapped */
+    size_t map_len;
+    dev_t dev;            /* identity of the opened file, to notice replacement */
+    ino_t ino;
+    pid_t pid;            /* opener: a forked child reopens */
+    uid_t euid;
+    char err[XT_ERR_MAX];
+};
+
+static void set_error(xt_replay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_error(xt_replay *r, const char *fmt, ...)
+{
+    va_list ap;
+    int n = snprintf(r->err, sizeof(r->err), "replay store %s: ", r->path ? r->path : r->dir);
+
+    if (n < 0 || (size_t)n >= sizeof(r->err))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(r->err + n, sizeof(r->err) - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t header_checksum(const struct store_header *h)
+{
+    const unsigned char *p = (const unsigned char *)h;
+    uint64_t sum = 0xcbf29ce484222325ull;
+
+    for (size_t i = 0; i < offsetof(struct store_header, checksum); i++) {
+        sum ^= p[i];
+        sum *= 0x100000001b3ull;
+    }
+    return sum;
+}
+
+static uint64_t store_size(uint32_t n_buckets)
+{
+    return STORE_HEADER_SIZE + (uint64_t)n_buckets * STORE_SLOTS * sizeof(struct slot);
+}
+
+static void header_init(struct store_header *h, uint32_t n_buckets)
+{
+    memset(h, 0, sizeof(*h));
+    memcpy(h->magic, STORE_MAGIC, STORE_MAGIC_LEN);
+    h->version = STORE_VERSION;
+    h->header_size = STORE_HEADER_SIZE;
+    h->slot_size = sizeof(struct slot);
+    h->slots_per_bucket = STORE_SLOTS;
+    h->n_buckets = n_buckets;
+    h->file_size = store_size(n_buckets);
+    h->checksum = header_checksum(h);
+    h->state = STORE_STATE_INITIALIZING;
+}
+
+/* 1 if every byte is zero. */
+static int all_zero(const void *p, size_t len)
+{
+    const unsigned char *b = p;
+
+    for (size_t i = 0; i < len; i++)
+        if (b[i] != 0)
+            return 0;
+    return 1;
+}
+
+/* XT_OK if h describes a store this code can use (READY or INITIALIZING)
+ * in a file of `size` bytes; XT_STORE with the reason otherwise. */
+static int header_check(xt_replay *r, const struct store_header *h, uint64_t size)
+{
+    uint32_t n = h->n_buckets;
+
+    if (all_zero(h, sizeof(*h))) {
+        set_error(r, "header is all zeros (store wiped or corrupt); remove the file");
+        return XT_STORE;
+    }
+    if (memcmp(h->magic, STORE_MAGIC, STORE_MAGIC_LEN) != 0) {
+        set_error(r, "not a replay store (bad magic); remove the file");
+        return XT_STORE;
+    }
+    if (h->version != STORE_VERSION) {
+        set_error(r, "unsupported store version %u (want %u); remove the file",
+                  (unsigned)h->version, STORE_VERSION);
+        return XT_STORE;
+    }
+    if (h->checksum != header_checksum(h) || h->header_size != STORE_HEADER_SIZE ||
+        h->slot_size != sizeof(struct slot) || h->slots_per_bucket != STORE_SLOTS || n < 2 ||
+        n > STORE_BUCKETS_MAX || (n & (n - 1)) != 0 || h->file_size != store_size(n)) {
+        set_error(r, "corrupt header (geometry or checksum); remove the file");
+        return XT_STORE;
+    }
+    if (h->state == STORE_STATE_READY && size != h->file_size) {
+        set_error(r, "file is %llu bytes, header says %llu (truncated or corrupt)",
+                  (unsigned long long)size, (unsigned long long)h->file_size);
+        return XT_STORE;
+    }
+    if (h->state != STORE_STATE_READY &&
+        (h->state != STORE_STATE_INITIALIZING || size > h->file_size)) {
+        set_error(r, "corrupt header (state); remove the file");
+        return XT_STORE;
+    }
+    return XT_OK;
+}
+
+static void store_close(xt_replay *r)
+{
+    if (r->map != NULL)
+        munmap(r->map, r->map_len);
+    if (r->fd >= 0)
+        close(r->fd);
+    r->map = NULL;
+    r->map_len = 0;
+    r->fd = -1;
+}
+
+/* Open (creating 0700 if missing) and check the directory.
+ * The fd on success, -1 with the reason set. */
+static int dir_open(xt_replay *r, uid_t euid)
+{
+    /* O_PATH: the packaged directory (1733) is not readable by its users */
+    const int flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    struct stat st;
+    int dfd = open(r->dir, flags);
+
+    if (dfd < 0 && errno == ENOENT) {
+        if (mkdir(r->dir, 0700) != 0 && errno != EEXIST) {
+            set_error(r, "cannot create directory: %s", strerror(errno));
+            return -1;
+        }
+        dfd = open(r->dir, flags);
+    }
+    if (dfd < 0) {
+        set_error(r, "cannot open directory: %s",
+                  errno == ELOOP || errno == ENOTDIR ? "symlink or not a directory"
+                                                     : strerror(errno));
+        return -1;
+    }
+    if (fstat(dfd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        set_error(r, "directory unusable");
+    } else if (st.st_uid != 0 && st.st_uid != euid) {
+        set_error(r, "directory owned by uid %u, not root or uid %u", (unsigned)st.st_uid,
+                  (unsigned)euid);
+    } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
+        set_error(r, "directory is group/other-writable without the sticky bit (mode %04o)",
+                  (unsigned)(st.st_mode & 07777));
+    } else {
+        return dfd;
+    }
+    close(dfd);
+    return -1;
+}
+
+/* Open DIR/<euid>.store (created 0600 if missing) and check it: a regular
+ * file with one link, owned by the euid, no group/other access.
+ * XT_OK with r->fd set; XT_STORE; XT_NOMEM. */
+static int store_open(xt_replay *r)
+{
+    uid_t euid = geteuid();
+    char name[32];
+    struct stat st;
+    int dfd = -1, fd = -1, rc = XT_STORE;
+
+    snprintf(name, sizeof(name), "%u.store", (unsigned)euid);
+    free(r->path);
+    r->path = NULL;
+    if (r->dir[0] != '/') {
+        set_error(r, "directory must be an absolute path");
+        goto done;
+    }
+    if (asprintf(&r->path, "%s/%s", r->dir, name) < 0) {
+        r->path = NULL;
+        rc = XT_NOMEM;
+        goto done;
+    }
+    dfd = dir_open(r, euid);
+    if (dfd < 0)
+        goto done;
+    /* two tries: a racing creator may win the O_EXCL */
+    for (int attempt = 0; fd < 0 && attempt < 2; attempt++) {
+        fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT)
+            fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
+                        0600);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        set_error(r, "cannot open: %s",
+                  errno == ELOOP ? "it is a symlink" : strerror(errno));
+        goto done;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        set_error(r, "not a regular file");
+    } else if (st.st_uid != euid) {
+        set_error(r, "owned by uid %u, not uid %u", (unsigned)st.st_uid, (unsigned)euid);
+    } else if ((st.st_mode & 077) != 0) {
+        set_error(r, "mode %04o, want 0600", (unsigned)(st.st_mode & 07777));
+    } else if (st.st_nlink != 1) {
+        set_error(r, "has %lu hard links, want 1", (unsigned long)st.st_nlink);
+    } else {
+        r->fd = fd;
+        r->dev = st.st_dev;
+        r->ino = st.st_ino;
+        r->pid = getpid();
+        r->euid = euid;
+        fd = -1;
+        rc = XT_OK;
+    }
+done:
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    return rc;
+}
+
+static int write_all(int fd, const void *buf, size_t len, off_t off)
+{
+    ssize_t n = pwrite(fd, buf, len, off);
+
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+/* With the lock held: finish a new or half-created store, check the header,
+ * map the file. XT_OK with r->map set; XT_STORE. */
+static int store_map_locked(xt_replay *r)
+{
+    struct store_header h;
+    struct stat st;
+    ssize_t got;
+    int err;
+
+    if (fstat(r->fd, &st) != 0) {
+        set_error(r, "fstat: %s", strerror(errno));
+        return XT_STORE;
+    }
+    if (st.st_size == 0) {
+        /* new file (ours, or a creator that died before writing anything) */
+        unsigned char page[STORE_HEADER_SIZE] = {0};
+
+        header_init(&h, STORE_BUCKETS);
+        memcpy(page, &h, sizeof(h));
+        if (write_all(r->fd, page, sizeof(page), 0) != 0) {
+            set_error(r, "cannot write header: %s", strerror(errno));
+            return XT_STORE;
+        }
+        st.st_size = sizeof(page);
+    }
+    got = pread(r->fd, &h, sizeof(h), 0);
+    if (got != (ssize_t)sizeof(h)) {
+        set_error(r, "file is %llu bytes (truncated or corrupt)",
+                  (unsigned long long)st.st_size);
+        return XT_STORE;
+    }
+    if (header_check(r, &h, (uint64_t)st.st_size) != XT_OK)
+        return XT_STORE;
+    if (h.state == STORE_STATE_INITIALIZING) {
+        /* allocate now so a full /run gives an error here, never SIGBUS later */
+        uint32_t ready = STORE_STATE_READY;
+
+        err = posix_fallocate(r->fd, 0, (off_t)h.file_size);
+        if (err != 0) {
+            set_error(r, "cannot allocate %llu bytes: %s", (unsigned long long)h.file_size,
+                      strerror(err));
+            return XT_STORE;
+        }
+        if (write_all(r->fd, &ready, sizeof(ready), offsetof(struct store_header, state)) != 0) {
+            set_error(r, "cannot write header: %s", strerror(errno));
+            return XT_STORE;
+        }
+    }
+    r->map = mmap(NULL, (size_t)h.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+    if (r->map == MAP_FAILED) {
+        r->map = NULL;
+        set_error(r, "mmap: %s", strerror(errno));
+        return XT_STORE;
+    }
+    r->map_len = (size_t)h.file_size;
+    return XT_OK;
+}
+
+/* 1 if the open store can no longer be trusted to be the one the other
+ * processes use: we were forked, changed euid, or the path now names another
+ * file (removed, replaced) or a file of another size. */
+static int store_stale(const xt_replay *r)
+{
+    struct stat st;
+
+    if (r->pid != getpid() || r->euid != geteuid())
+        return 1;
+    if (lstat(r->path, &st) != 0)
+        return 1;
+    return st.st_dev != r->dev || st.st_ino != r->ino || (uint64_t)st.st_size != r->map_len;
+}
+
+static int lock_store(xt_replay *r)
+{
+    while (flock(r->fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            set_error(r, "flock: %s", strerror(errno));
+            return XT_STORE;
+        }
+    }
+    return XT_OK;
+}
+
+static uint64_t load64(const unsigned char *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* With the lock held and the store mapped: check and record key.
+ * XT_OK (recorded); XT_REPLAYED; XT_STORE_FULL; XT_STORE. */
+static int record_locked(xt_replay *r, const unsigned char *key, time_t expires, time_t now)
+{
+    const struct store_header *h = (const struct store_header *)r->map;
+    struct slot *slots = (struct slot *)(r->map + STORE_HEADER_SIZE);
+    uint64_t mask, bucket[2];
+    struct slot *free_slot[2] = {NULL, NULL};
+    unsigned live[2] = {0, 0};
+    int64_t soonest = INT64_MAX;
+    int pick;
+
+    /* the header is re-checked on every use: a store rewritten in place must
+     * fail closed, not be read as empty */
+    if (header_check(r, h, r->map_len) != XT_OK)
+        return XT_STORE;
+    if (h->state != STORE_STATE_READY) {
+        set_error(r, "corrupt header (state); remove the file");
+        return XT_STORE;
+    }
+    mask = h->n_buckets - 1u;
+    bucket[0] = load64(key) & mask;
+    bucket[1] = load64(key + 8) & mask;
+    if (bucket[1] == bucket[0])
+        bucket[1] ^= 1u;
+    for (int b = 0; b < 2; b++) {
+        struct slot *s = slots + bucket[b] * STORE_SLOTS;
+
+        for (unsigned i = 0; i < STORE_SLOTS; i++, s++) {
+            int64_t e = __atomic_load_n(&s->expires, __ATOMIC_ACQUIRE);
+
+            if (e <= (int64_t)now) {
+                if (free_slot[b] == NULL)
+                    free_slot[b] = s;
+                continue;
+            }
+            if (memcmp(s->key, key, SLOT_KEY_LEN) == 0)
+                return XT_REPLAYED;
+            live[b]++;
+            if (e < soonest)
+                soonest = e;
+        }
+    }
+    pick = free_slot[1] != NULL && (free_slot[0] == NULL || live[1] < live[0]) ? 1 : 0;
+    if (free_slot[pick] == NULL) {
+        set_error(r, "full: all %u slots this token may use hold unexpired tokens (next one "
+                  "frees in %lld s)",
+                  2 * STORE_SLOTS, (long long)(soonest - (int64_t)now));
+        return XT_STORE_FULL;
+    }
+    /* key first, then publish it with one aligned store of expires */
+    memcpy(free_slot[pick]->key, key, SLOT_KEY_LEN);
+    __atomic_store_n(&free_slot[pick]->expires, (int64_t)expires, __ATOMIC_RELEASE);
+    return XT_OK;
+}
+
+int xt_replay_new(const char *dir, xt_replay **replay)
+{
+    xt_replay *r;
+
+    *replay = NULL;
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return XT_NOMEM;
+    r->fd = -1;
+    r->dir = strdup(dir != NULL ? dir : XT_DEFAULT_REPLAY_DIR);
+    if (r->dir == NULL) {
+        free(r);
+        return XT_NOMEM;
+    }
+    *replay = r;
+    return XT_OK;
+}
+
+void xt_replay_free(xt_replay *replay)
+{
+    if (replay == NULL)
+        return;
+    store_close(replay);
+    free(replay->path);
+    free(replay->dir);
+    free(replay);
+}
+
+const char *xt_replay_error(const xt_replay *replay)
+{
+    return replay != NULL ? replay->err : "";
+}
+
+int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires,
+                  time_t now)
+{
+    int rc, locked = 0;
+
+    replay->err[0] = '\0';
+    if (expires <= now)
+        return XT_EXPIRED; /* nothing left to protect; never recorded */
+    if (replay->fd >= 0 && store_stale(replay))
+        store_close(replay);
+    if (replay->fd < 0) {
+        rc = store_open(replay);
+        if (rc != XT_OK)
+            goto done;
+    }
+    rc = lock_store(replay);
+    if (rc != XT_OK)
+        goto done;
+    locked = 1;
+    if (replay->map == NULL) {
+        rc = store_map_locked(replay);
+        if (rc != XT_OK)
+            goto done;
+    }
+    rc = record_locked(replay, key, expires, now);
+done:
+    if (locked)
+        flock(replay->fd, LOCK_UN);
+    /* a store that failed its checks is reopened (and re-checked) next time */
+    if (rc == XT_STORE)
+        store_close(replay);
+    return rc;
+}

@@ -1,0 +1,21 @@
+# Replay store tests (issue 4): `make check-replay`, part of `make check`.
+# Runs as any user; the chown/setuid cases run only as root (as in CI).
+REPLAY_CHECK := $(BUILD)/tests/replay/check_replay
+REPLAY_BENCH := $(BUILD)/tests/replay/bench_replay
+REPLAY_TEST_LIBS = $(shell $(PKG) --libs check openssl liboath pam)
+
+$(BUILD)/tests/replay/%: tests/replay/%.c $(LIB) shared/xtoken.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(shell $(PKG) --cflags check) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
+	  -o $@ $< $(LIB) $(REPLAY_TEST_LIBS)
+
+.PHONY: check-replay bench-replay
+check-replay: $(REPLAY_CHECK)
+	$(REPLAY_CHECK)
+
+# Cost of one xt_replay_use (not part of check): long-lived handle and
+# one handle per use (the PAM module's case).
+bench-replay: $(REPLAY_BENCH)
+	$(REPLAY_BENCH)
+
+CHECK_TARGETS += check-replay
