@@ -1,0 +1,302 @@
+/* xtoken extauth: config (re)loading, answers, signals, the command itself.
+ * The framing lives in extauth_proto.c; see extauth.h for the data path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "extauth.h"
+#include "log.h"
+#include "tool.h"
+
+volatile sig_atomic_t extauth_stop_requested;
+volatile sig_atomic_t extauth_reload_requested;
+
+static const char extauth_usage[] =
+    "Usage: xtoken extauth [--config F] [--protocol ejabberd|line] [--users any|nss|FILE]\n"
+    "                      [--no-replay] [--verbose]\n"
+    "Serve external authentication on stdin/stdout, one request at a time.\n"
+    "  ejabberd (default): 2-byte big-endian length + auth:U:S:P | isuser:U:S | ...;\n"
+    "                      reply 00 02 00 01 (yes) or 00 02 00 00 (no)\n"
+    "  line: auth:U:S:P or isuser:U:S per line; reply 1 or 0 per line\n"
+    "        (the generic protocol of Prosody's mod_auth_external)\n"
+    "auth verifies the password as a token for U@S; isuser follows --users (default any);\n"
+    "setpass, tryregister, removeuser, removeuser3 and anything else answer 0.\n"
+    "A missing or bad config is logged once and answered 0 until it is fixed; the file\n"
+    "is re-read when it changes (checked at most once a second) and on SIGHUP.\n"
+    "SIGTERM, end of input or a zero-length frame end it with exit 0.\n"
+    "Logs go to syslog (ident xtoken, facility authpriv); --verbose: stderr too, and\n"
+    "accepted logins as well as refusals.\n";
+
+void extauth_ctx_init(struct extauth_ctx *ctx)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->protocol = EXTAUTH_EJABBERD;
+    ctx->users = "any";
+    ctx->last_check = (time_t)-1;
+}
+
+void extauth_ctx_free(struct extauth_ctx *ctx)
+{
+    xt_replay_free(ctx->replay);
+    xt_config_free(ctx->cfg);
+    ctx->replay = NULL;
+    ctx->cfg = NULL;
+}
+
+/* Log a problem at `priority` unless it is the one logged last: a broken
+ * config or store would otherwise flood the log once per request. */
+static void log_problem(struct extauth_ctx *ctx, int priority, const char *message)
+{
+    if (strcmp(ctx->last_error, message) == 0)
+        return;
+    snprintf(ctx->last_error, sizeof ctx->last_error, "%s", message);
+    log_msg(priority, "%s", message);
+}
+
+static void file_id_of(const char *path, struct extauth_file_id *id)
+{
+    struct stat st;
+
+    memset(id, 0, sizeof *id);
+    if (stat(path, &st) != 0)
+        return;
+    id->exists = 1;
+    id->dev = st.st_dev;
+    id->ino = st.st_ino;
+    id->size = st.st_size;
+    id->mtime = st.st_mtim;
+    id->ctime = st.st_ctim; /* changes on chmod/chown too */
+}
+
+static int file_id_equal(const struct extauth_file_id *a, const struct extauth_file_id *b)
+{
+    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+int extauth_load(struct extauth_ctx *ctx, const char *why)
+{
+    char err[XT_ERR_MAX] = "";
+    xt_config *cfg = NULL;
+    xt_replay *replay = NULL;
+    const char *replay_dir;
+    int status;
+
+    /* stat before reading: a change racing with the read is seen next time */
+    file_id_of(ctx->config_path, &ctx->loaded_id);
+    extauth_ctx_free(ctx); /* fail closed: the old keys go even if the new file is bad */
+    status = xt_config_load(ctx->config_path, &cfg, err, sizeof err);
+    replay_dir = status == XT_OK && !ctx->no_replay ? xt_config_replay_dir(cfg) : NULL;
+    if (replay_dir && (status = xt_replay_new(replay_dir, &replay)) != XT_OK)
+        snprintf(err, sizeof err, "replay store %s: %s", replay_dir, xt_strerror(status));
+    if (status != XT_OK) {
+        char message[EXTAUTH_MSG_MAX];
+        snprintf(message, sizeof message, "config not loaded, answering no to everything: %s",
+                 err[0] ? err : xt_strerror(status));
+        log_problem(ctx, LOG_ERR, message);
+        goto done;
+    }
+    log_msg(LOG_INFO, "config %s loaded (%s), replay %s", ctx->config_path, why,
+            replay_dir ? replay_dir : "off");
+    ctx->last_error[0] = '\0';
+    ctx->cfg = cfg;
+    ctx->replay = replay;
+    cfg = NULL;
+    replay = NULL;
+done:
+    xt_replay_free(replay);
+    xt_config_free(cfg);
+    return status;
+}
+
+void extauth_refresh(struct extauth_ctx *ctx, time_t now)
+{
+    struct extauth_file_id id;
+
+    if (ctx->config_path == NULL)
+        return;
+    if (extauth_reload_requested) {
+        extauth_reload_requested = 0;
+        ctx->last_check = now;
+        extauth_load(ctx, "SIGHUP");
+        return;
+    }
+    if (now == ctx->last_check)
+        return; /* at most one stat() a second */
+    ctx->last_check = now;
+    file_id_of(ctx->config_path, &id);
+    if (!file_id_equal(&id, &ctx->loaded_id))
+        extauth_load(ctx, "file changed");
+}
+
+/* auth:U:S:P -> 1 if P is a valid token for U@S. */
+static int answer_auth(struct extauth_ctx *ctx, const struct extauth_request *req, time_t now)
+{
+    char jid[XT_JID_MAX + 1] = "";
+    char shown[128];
+    int status = xt_jid_make(req->user, req->server, jid, sizeof jid);
+
+    if (status == XT_OK)
+        status = xt_verify(ctx->cfg, ctx->replay, jid, req->password, req->password_len, now);
+    if (status == XT_OK) {
+        if (ctx->verbose)
+            log_msg(LOG_INFO, "auth: accepted token for %s", jid);
+        ctx->last_error[0] = '\0'; /* working again: log the next problem */
+        return 1;
+    }
+    if (status == XT_STORE || status == XT_STORE_FULL) {
+        char message[EXTAUTH_MSG_MAX];
+        snprintf(message, sizeof message, "replay store: %s: %s", xt_strerror(status),
+                 xt_replay_error(ctx->replay));
+        log_problem(ctx, LOG_ERR, message);
+    }
+    if (jid[0] == '\0') /* not a valid JID: show what came, escaped */
+        tool_printable(req->user, strlen(req->user), shown, sizeof shown);
+    log_msg(LOG_NOTICE, "auth: refused token for %s: %s", jid[0] ? jid : shown,
+            xt_strerror(status));
+    return 0;
+}
+
+/* isuser:U:S -> 1 if U@S exists under the users policy. */
+static int answer_isuser(struct extauth_ctx *ctx, const struct extauth_request *req)
+{
+    char jid[XT_JID_MAX + 1] = "";
+    char err[XT_ERR_MAX] = "";
+    int status = xt_jid_make(req->user, req->server, jid, sizeof jid);
+
+    if (status == XT_OK)
+        status = xt_user_exists(ctx->cfg, ctx->users, jid, err, sizeof err);
+    if (status == XT_CONFIG || status == XT_NOMEM)
+        log_problem(ctx, LOG_ERR, err[0] ? err : xt_strerror(status));
+    if (ctx->verbose)
+        log_msg(LOG_INFO, "isuser: %s: %s", jid[0] ? jid : "(bad user name)",
+                status == XT_OK ? "yes" : xt_strerror(status));
+    return status == XT_OK;
+}
+
+int extauth_answer(struct extauth_ctx *ctx, const struct extauth_request *req, time_t now)
+{
+    if (ctx->cfg == NULL)
+        return 0; /* missing or bad config: already logged once */
+    switch (req->kind) {
+    case EXTAUTH_AUTH: return answer_auth(ctx, req, now);
+    case EXTAUTH_ISUSER: return answer_isuser(ctx, req);
+    default: return 0; /* we never change or create accounts */
+    }
+}
+
+static void on_terminate(int sig)
+{
+    (void)sig;
+    extauth_stop_requested = 1;
+}
+
+static void on_hangup(int sig)
+{
+    (void)sig;
+    extauth_reload_requested = 1;
+}
+
+/* Handlers without SA_RESTART; the signals stay blocked except inside the
+ * ppoll() that waits for input (wait_mask). EXIT_OK or EXIT_USAGE. */
+static int setup_signals(sigset_t *wait_mask)
+{
+    struct sigaction term = {.sa_handler = on_terminate};
+    struct sigaction hup = {.sa_handler = on_hangup};
+    struct sigaction ignore = {.sa_handler = SIG_IGN};
+    sigset_t handled;
+
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGINT);
+    sigaddset(&handled, SIGHUP);
+    term.sa_mask = hup.sa_mask = handled;
+    if (sigprocmask(SIG_BLOCK, &handled, wait_mask) != 0 || sigaction(SIGTERM, &term, NULL) ||
+        sigaction(SIGINT, &term, NULL) || sigaction(SIGHUP, &hup, NULL) ||
+        sigaction(SIGPIPE, &ignore, NULL)) /* a gone server: EPIPE, then a clean exit */
+        return EXIT_USAGE;
+    sigdelset(wait_mask, SIGTERM);
+    sigdelset(wait_mask, SIGINT);
+    sigdelset(wait_mask, SIGHUP);
+    return EXIT_OK;
+}
+
+/* Keep fd 1 for replies only: move it to a private descriptor and point
+ * fd 1 at /dev/null, so no stray printf anywhere can corrupt the stream.
+ * The private fd, or -1. */
+static int claim_stdout(void)
+{
+    int out_fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+    if (out_fd < 0 || null_fd < 0 || dup2(null_fd, STDOUT_FILENO) < 0) {
+        if (out_fd >= 0)
+            close(out_fd);
+        out_fd = -1;
+    }
+    if (null_fd >= 0)
+        close(null_fd);
+    return out_fd;
+}
+
+/* Apply the command line to ctx: EXIT_OK or EXIT_USAGE (message printed). */
+static int configure(struct extauth_ctx *ctx, const struct cli_opts *opts)
+{
+    if (strcmp(opts->protocol, "ejabberd") == 0) {
+        ctx->protocol = EXTAUTH_EJABBERD;
+    } else if (strcmp(opts->protocol, "line") == 0) {
+        ctx->protocol = EXTAUTH_LINE;
+    } else {
+        tool_error("extauth: --protocol wants ejabberd or line, got '%s'", opts->protocol);
+        return EXIT_USAGE;
+    }
+    if (xt_users_policy_check(opts->users) != XT_OK) {
+        tool_error("extauth: --users wants any, nss or an absolute path, got '%s'", opts->users);
+        return EXIT_USAGE;
+    }
+    ctx->config_path = opts->config;
+    ctx->users = opts->users;
+    ctx->no_replay = opts->no_replay;
+    ctx->verbose = opts->verbose;
+    return EXIT_OK;
+}
+
+int cmd_extauth(int argc, char **argv)
+{
+    struct cli_opts opts;
+    struct extauth_ctx ctx;
+    sigset_t wait_mask;
+    int out_fd = -1;
+    int rc = cli_parse("extauth", argc, argv,
+                       OPT_CONFIG | OPT_PROTOCOL | OPT_USERS | OPT_NO_REPLAY | OPT_VERBOSE, 0,
+                       &opts);
+
+    extauth_ctx_init(&ctx);
+    if (rc != EXIT_OK || opts.help) {
+        if (opts.help)
+            fputs(extauth_usage, stdout);
+        goto done;
+    }
+    if ((rc = configure(&ctx, &opts)) != EXIT_OK)
+        goto done;
+    rc = EXIT_USAGE;
+    if (setup_signals(&wait_mask) != EXIT_OK || (out_fd = claim_stdout()) < 0) {
+        tool_error("extauth: cannot set up signals or stdout: %s", strerror(errno));
+        goto done;
+    }
+    ctx.wait_mask = &wait_mask;
+    log_open(ctx.verbose);
+    extauth_load(&ctx, "start"); /* a bad config is logged; we answer 0 until fixed */
+    ctx.last_check = time(NULL);
+    rc = extauth_serve(STDIN_FILENO, out_fd, &ctx) == 0 ? EXIT_OK : EXIT_REFUSED;
+    log_msg(LOG_DEBUG, "extauth: exiting (%s)", rc == EXIT_OK ? "end of input" : "I/O error");
+done:
+    if (out_fd >= 0)
+        close(out_fd);
+    extauth_ctx_free(&ctx);
+    return rc;
+}

@@ -1,0 +1,232 @@
+/* xtoken extauth: framing and request parsing (see extauth.h).
+ *
+ * Input goes through one buffer big enough for the largest frame or line,
+ * filled by read() of whatever is available: usually one read() per
+ * request, short reads are simply read again. While waiting for input the
+ * signals of `xtoken extauth` are unblocked only inside ppoll(), so SIGTERM
+ * and SIGHUP can never be lost between a flag check and a blocking read,
+ * and never interrupt a reply half-written. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "extauth.h"
+
+/* A whole frame (2 + 65535 bytes) or line (65535 + newline) always fits
+ * after the unread bytes are moved to the front. */
+#define READ_BUF_SIZE (2 * (EXTAUTH_FRAME_MAX + 2))
+
+struct reader {
+    int fd;
+    size_t start, end; /* unread bytes are buf[start, end) */
+    size_t scanned;    /* line mode: buf[start, scanned) has no newline */
+    unsigned char buf[READ_BUF_SIZE];
+};
+
+enum fill_result {
+    FILL_OK,   /* got more bytes */
+    FILL_END,  /* end of input or SIGTERM: stop cleanly */
+    FILL_ERROR /* read error */
+};
+
+/* Wait until fd is readable, with the signals of ctx->wait_mask unblocked.
+ * 0 readable (or an error read() will report), -1 interrupted by a signal. */
+static int wait_readable(int fd, const struct extauth_ctx *ctx)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+    int n = ctx->wait_mask ? ppoll(&pfd, 1, NULL, ctx->wait_mask) : poll(&pfd, 1, -1);
+
+    return (n < 0 && errno == EINTR) ? -1 : 0;
+}
+
+/* Read more input, keeping at least room for `need` unread bytes.
+ * Signals that arrive meanwhile are acted on here (SIGHUP reloads). */
+static enum fill_result reader_fill(struct reader *r, size_t need, struct extauth_ctx *ctx)
+{
+    if (r->start > 0 && (r->start + need > READ_BUF_SIZE || r->end == READ_BUF_SIZE)) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->scanned -= r->start;
+        r->end -= r->start;
+        r->start = 0;
+    }
+    for (;;) {
+        ssize_t got;
+        if (extauth_stop_requested)
+            return FILL_END;
+        if (extauth_reload_requested)
+            extauth_refresh(ctx, time(NULL));
+        if (wait_readable(r->fd, ctx) < 0)
+            continue; /* a signal: look at the flags again */
+        got = read(r->fd, r->buf + r->end, READ_BUF_SIZE - r->end);
+        if (got > 0) {
+            r->end += (size_t)got;
+            return FILL_OK;
+        }
+        if (got == 0)
+            return FILL_END;
+        if (errno != EINTR && errno != EAGAIN)
+            return FILL_ERROR;
+    }
+}
+
+/* Write all of buf: 0, or -1 on an error (the server has gone). */
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+
+    while (len > 0) {
+        ssize_t put = write(fd, p, len);
+        if (put < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (put <= 0)
+            return -1;
+        p += put;
+        len -= (size_t)put;
+    }
+    return 0;
+}
+
+/* Take the next field up to ':' (or the end) from *rest. NULL if none. */
+static char *next_field(char **rest, int last)
+{
+    char *field = *rest;
+    char *colon;
+
+    if (field == NULL)
+        return NULL;
+    colon = last ? NULL : strchr(field, ':');
+    if (colon) {
+        *colon = '\0';
+        *rest = colon + 1;
+    } else {
+        *rest = NULL;
+    }
+    return field;
+}
+
+enum extauth_kind extauth_parse_request(char *text, size_t len, struct extauth_request *req)
+{
+    static const char *const unsupported[] = {"setpass", "tryregister", "removeuser",
+                                              "removeuser3"};
+    char *rest = text;
+    const char *command;
+
+    memset(req, 0, sizeof *req);
+    req->kind = EXTAUTH_MALFORMED;
+    if (memchr(text, '\0', len) != NULL)
+        return req->kind; /* a NUL would silently cut a field short */
+    command = next_field(&rest, 0);
+    if (strcmp(command, "auth") == 0) {
+        req->user = next_field(&rest, 0);
+        req->server = next_field(&rest, 0);
+        req->password = next_field(&rest, 1); /* the rest, ':' and all */
+        if (req->password) {
+            req->password_len = len - (size_t)(req->password - text);
+            req->kind = EXTAUTH_AUTH;
+        }
+    } else if (strcmp(command, "isuser") == 0) {
+        req->user = next_field(&rest, 0);
+        req->server = next_field(&rest, 1);
+        if (req->server)
+            req->kind = EXTAUTH_ISUSER;
+    } else {
+        for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+            if (strcmp(command, unsupported[i]) == 0)
+                req->kind = EXTAUTH_UNSUPPORTED;
+    }
+    return req->kind;
+}
+
+/* Parse and answer one request held in buf[0, len) (buf[len] is writable).
+ * Wipes the request text afterwards: it may hold a token. */
+static int handle_request(struct extauth_ctx *ctx, unsigned char *buf, size_t len)
+{
+    struct extauth_request req;
+    time_t now = time(NULL);
+    int yes = 0;
+
+    buf[len] = '\0';
+    extauth_refresh(ctx, now);
+    if (extauth_parse_request((char *)buf, len, &req) != EXTAUTH_MALFORMED)
+        yes = extauth_answer(ctx, &req, now);
+    memset(buf, 0, len); /* the token is single-use, but still: no copies left */
+    return yes;
+}
+
+/* ejabberd framing: 2-byte big-endian length + text. */
+static int serve_frames(struct reader *r, int out_fd, struct extauth_ctx *ctx)
+{
+    for (;;) {
+        size_t len;
+        unsigned char reply[4] = {0, 2, 0, 0};
+        enum fill_result fill = FILL_OK;
+
+        while (r->end - r->start < 2 && (fill = reader_fill(r, 2, ctx)) == FILL_OK)
+            ;
+        if (fill != FILL_OK)
+            return fill == FILL_ERROR;
+        len = (size_t)r->buf[r->start] << 8 | r->buf[r->start + 1];
+        if (len == 0)
+            return 0; /* ejabberd's way to say goodbye */
+        while (r->end - r->start < 2 + len && (fill = reader_fill(r, 2 + len, ctx)) == FILL_OK)
+            ;
+        if (fill != FILL_OK) /* EOF mid-frame: the server is gone */
+            return fill == FILL_ERROR;
+        /* The request is decoded in place; its length bytes become scratch
+         * space, so shift it 1 byte left to get room for a NUL at the end. */
+        memmove(r->buf + r->start + 1, r->buf + r->start + 2, len);
+        reply[3] = (unsigned char)handle_request(ctx, r->buf + r->start + 1, len);
+        r->start += 2 + len;
+        if (write_all(out_fd, reply, sizeof reply) < 0)
+            return 1;
+    }
+}
+
+/* Line protocol: one request per line, "1\n" or "0\n" per line. A line
+ * over EXTAUTH_LINE_MAX is discarded up to its newline and answered 0. */
+static int serve_lines(struct reader *r, int out_fd, struct extauth_ctx *ctx)
+{
+    int discarding = 0;
+
+    for (;;) {
+        unsigned char *newline = memchr(r->buf + r->scanned, '\n', r->end - r->scanned);
+        enum fill_result fill;
+        int yes = 0;
+
+        if (newline == NULL) {
+            r->scanned = r->end;
+            if (r->end - r->start > EXTAUTH_LINE_MAX) { /* too long: drop what we have */
+                discarding = 1;
+                r->start = r->scanned = r->end;
+            }
+            fill = reader_fill(r, EXTAUTH_LINE_MAX + 1, ctx);
+            if (fill != FILL_OK) /* EOF mid-line: no answer, like EOF mid-frame */
+                return fill == FILL_ERROR;
+            continue;
+        }
+        if (!discarding)
+            yes = handle_request(ctx, r->buf + r->start, (size_t)(newline - (r->buf + r->start)));
+        discarding = 0;
+        r->start = r->scanned = (size_t)(newline - r->buf) + 1;
+        if (write_all(out_fd, yes ? "1\n" : "0\n", 2) < 0)
+            return 1;
+    }
+}
+
+int extauth_serve(int in_fd, int out_fd, struct extauth_ctx *ctx)
+{
+    struct reader *r = calloc(1, sizeof *r);
+    int rc = 1;
+
+    if (r == NULL)
+        goto done;
+    r->fd = in_fd;
+    rc = ctx->protocol == EXTAUTH_LINE ? serve_lines(r, out_fd, ctx) : serve_frames(r, out_fd, ctx);
+done:
+    if (r)
+        memset(r->buf, 0, sizeof r->buf);
+    free(r);
+    return rc;
+}
