@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Package test (make deb-test, as root on Debian 12): lint the built package,
+# install it, use it the way a sysadmin would, check the ELF hardening, purge
+# it and check that nothing it added is left behind.
+#   mk/deb-test.sh [DIR]    DIR holds the .deb and .changes (default build/deb)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-build/deb}
+case $out in /*) ;; *) out=$top/$out ;; esac
+
+PKG=libpam-xtoken
+CONF=/etc/security/pam_xtoken.conf
+REPLAY_DIR=/run/pam_xtoken
+SERVICE=xtoken-debtest
+PAMD_JID=/etc/pam.d/$SERVICE
+PAMD_LOCAL=/etc/pam.d/$SERVICE-local
+DOMAIN=debtest.example
+
+say() { echo "deb-test: $*"; }
+fail() { echo "deb-test: FAIL: $*" >&2; exit 1; }
+is_installed() { dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q 'ok installed'; }
+mode_of() { stat -c '%a %U %G' "$1"; }
+
+[ "$(id -u)" = 0 ] || fail "needs root (dpkg -i, /etc/pam.d)"
+deb=$(ls "$out"/${PKG}_*.deb)
+changes=$(ls "$out"/*.changes)
+[ -f "$deb" ] && [ -f "$changes" ] || fail "no .deb/.changes in $out (run make deb)"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/deb-test.XXXXXX")
+cleanup() {
+    rc=$?
+    rm -f "$PAMD_JID" "$PAMD_LOCAL"
+    if is_installed; then dpkg --purge "$PKG" >/dev/null 2>&1 || true; fi
+    if [ -e "$tmp/saved.conf" ]; then mv "$tmp/saved.conf" "$CONF"; fi
+    rm -rf "$tmp"
+    [ $rc = 0 ] || echo "deb-test: FAILED (exit $rc)" >&2
+    exit $rc
+}
+trap cleanup EXIT
+
+# ---- lintian: no errors, no warnings ----------------------------------------
+say "lintian $(basename "$deb") $(basename "$changes")"
+lintian_rc=0
+lintian --fail-on error,warning --display-info "$deb" "$changes" > "$tmp/lintian.txt" 2>&1 \
+    || lintian_rc=$?
+cat "$tmp/lintian.txt"
+[ $lintian_rc = 0 ] || fail "lintian exit status $lintian_rc"
+grep -q '^[EW]:' "$tmp/lintian.txt" && fail "lintian errors or warnings"
+
+# ---- what the package contains -----------------------------------------------
+pam_dir=$(pkg-config --variable=libdir pam)/security
+dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's|^\./|/|' > "$tmp/contents"
+for f in "$pam_dir/pam_xtoken.so" /usr/bin/xtoken \
+         /usr/share/man/man8/pam_xtoken.8.gz /usr/share/man/man1/xtoken.1.gz \
+         /usr/share/man/man5/pam_xtoken.conf.5.gz \
+         /usr/lib/tmpfiles.d/libpam-xtoken.conf \
+         /usr/share/doc/libpam-xtoken/copyright; do
+    grep -qx "$f" "$tmp/contents" || fail "package lacks $f"
+done
+if [ -f "$top/etc/prosody/mod_auth_xtoken.lua" ]; then
+    grep -qx /usr/lib/prosody/modules/mod_auth_xtoken.lua "$tmp/contents" \
+        || fail "package lacks the Prosody provider"
+fi
+grep -q '^/usr/share/doc/libpam-xtoken/examples/.' "$tmp/contents" || fail "package has no examples"
+grep -q '^/etc/' "$tmp/contents" && fail "package ships files in /etc (secrets must be generated)"
+say "contents ok ($(grep -vc '/$' "$tmp/contents") files)"
+
+# ---- start clean: leftovers of an earlier run, someone's own config ----------
+rm -f "$PAMD_JID" "$PAMD_LOCAL"
+if is_installed || dpkg-query -W "$PKG" >/dev/null 2>&1; then
+    say "purging a leftover $PKG"
+    dpkg --purge "$PKG" >/dev/null
+fi
+if [ -e "$CONF" ] || [ -L "$CONF" ]; then
+    say "moving aside an existing $CONF (restored at exit)"
+    mv "$CONF" "$tmp/saved.conf"
+fi
+# Everything the package may touch, to compare after the purge.
+watch=(/etc/security /etc/pam.d /usr/bin "$pam_dir" /usr/lib/prosody /usr/lib/tmpfiles.d
+       /usr/share/man/man1 /usr/share/man/man5 /usr/share/man/man8 /usr/share/doc
+       /var/lib/dpkg/info)
+snapshot() { find "${watch[@]}" 2>/dev/null | grep -v "^/etc/pam.d/$SERVICE" | sort; }
+snapshot > "$tmp/before"
+
+# ---- install ------------------------------------------------------------------
+say "dpkg -i $(basename "$deb")"
+if ! dpkg -i "$deb"; then
+    say "dpkg -i failed, resolving dependencies with apt-get -f install"
+    DEBIAN_FRONTEND=noninteractive apt-get -f install -y -qq
+fi
+is_installed || fail "$PKG is not installed"
+
+# ---- the generated configuration and the replay directory ---------------------
+[ -f "$CONF" ] || fail "postinst did not create $CONF"
+[ "$(mode_of "$CONF")" = "640 root root" ] || fail "$CONF is $(mode_of "$CONF"), want 640 root root"
+grep -q '^otp_seed *= *[A-Z2-7]\{16,\}' "$CONF" || fail "$CONF has no otp_seed"
+grep -q '^token_secret *= *.\{16,\}' "$CONF" || fail "$CONF has no token_secret"
+xtoken check-config > "$tmp/check-config.txt" 2>&1 || { cat "$tmp/check-config.txt"; fail "xtoken check-config"; }
+cat "$tmp/check-config.txt"
+sed -n 's/^\(otp_seed\|token_secret\) *= *//p' "$CONF" > "$tmp/secrets"
+grep -qFf "$tmp/secrets" "$tmp/check-config.txt" && fail "check-config printed a secret"
+[ -d "$REPLAY_DIR" ] || fail "$REPLAY_DIR was not created"
+[ "$(mode_of "$REPLAY_DIR")" = "1733 root root" ] || fail "$REPLAY_DIR is $(mode_of "$REPLAY_DIR")"
+say "config 640 root:root with fresh keys, check-config ok, $REPLAY_DIR 1733 root:root"
+
+# ---- PAM, as a sysadmin sets it up: module named without a path ---------------
+printf 'auth     required  pam_xtoken.so\naccount  required  pam_xtoken.so\n' > "$PAMD_JID"
+printf 'auth     required  pam_xtoken.so domain=%s\naccount  required  pam_xtoken.so domain=%s\n' \
+    "$DOMAIN" "$DOMAIN" > "$PAMD_LOCAL"
+
+# pamtester takes the password from stdin when stdin is not a terminal.
+pam_auth() { # SERVICE USER TOKEN -> pamtester's exit status
+    printf '%s\n' "$3" | pamtester "$1" "$2" authenticate > "$tmp/pamtester.out" 2>&1
+}
+expect_auth() { # ok|refused SERVICE USER TOKEN WHAT
+    local want=$1 got=refused
+    pam_auth "$2" "$3" "$4" && got=ok
+    [ "$got" = "$want" ] || { cat "$tmp/pamtester.out" >&2; fail "$5: $got, want $want"; }
+    say "pamtester $2 $3: $5 -> $got"
+}
+alice=alice@$DOMAIN
+good=$(xtoken issue "$alice")
+good2=$(xtoken issue "$alice")
+bob_token=$(xtoken issue "bob@$DOMAIN")
+# Tamper with the signature: change its first character.
+sig=${good#* }
+first=${sig:0:1}; [ "$first" = A ] && swap=B || swap=A
+bad="${good%% *} ${swap}${sig:1}"
+
+expect_auth refused "$SERVICE" "$alice" "$bad" "tampered token"
+expect_auth refused "$SERVICE" "$alice" "$bob_token" "bob's token for alice"
+expect_auth refused "$SERVICE" "$alice" "" "empty token"
+expect_auth ok "$SERVICE" "$alice" "$good" "fresh token"
+expect_auth refused "$SERVICE" "$alice" "$good" "the same token again (replay)"
+expect_auth ok "$SERVICE-local" alice "$good2" "second fresh token, localpart + domain="
+expect_auth ok "$SERVICE" "bob@$DOMAIN" "$bob_token" "bob's own token"
+pamtester "$SERVICE" "$alice" acct_mgmt < /dev/null > "$tmp/pamtester.out" 2>&1 \
+    || { cat "$tmp/pamtester.out" >&2; fail "acct_mgmt for $alice"; }
+say "pamtester acct_mgmt $alice -> ok (no prompt)"
+[ "$(mode_of "$REPLAY_DIR/0.store")" = "600 root root" ] \
+    || fail "root's replay store: $(mode_of "$REPLAY_DIR/0.store" 2>&1)"
+
+# ---- a non-root service user shares the package's replay directory ------------
+# (as ejabberd's extauth or Prosody's mod_auth_xtoken would, via group read)
+chgrp nogroup "$CONF"
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+tok=$(as_nobody xtoken issue "$alice")
+printf '%s\n' "$tok" | as_nobody xtoken verify "$alice" || fail "verify as nobody"
+if printf '%s\n' "$tok" | as_nobody xtoken verify "$alice" 2> "$tmp/verify.err"; then
+    fail "replayed token accepted as nobody"
+fi
+grep -q replay "$tmp/verify.err" || { cat "$tmp/verify.err" >&2; fail "replay reason missing"; }
+[ "$(mode_of "$REPLAY_DIR/65534.store")" = "600 nobody nogroup" ] \
+    || fail "nobody's store: $(mode_of "$REPLAY_DIR/65534.store" 2>&1)"
+chgrp root "$CONF"
+say "user nobody (group read on the config) verifies once, replay refused, own store in $REPLAY_DIR"
+
+# ---- man pages ------------------------------------------------------------------
+for page in "8 pam_xtoken" "5 pam_xtoken.conf" "1 xtoken"; do
+    set -- $page
+    LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings "$1" "$2" > "$tmp/man.txt" 2> "$tmp/man.err" \
+        || fail "man $1 $2"
+    [ ! -s "$tmp/man.err" ] || { cat "$tmp/man.err" >&2; fail "man $1 $2: warnings"; }
+    grep -q "^NAME" "$tmp/man.txt" && grep -q "$2" "$tmp/man.txt" || fail "man $1 $2 renders badly"
+done
+say "man pam_xtoken, pam_xtoken.conf(5), xtoken(1) render without warnings"
+
+# ---- hardening of the installed ELF files ---------------------------------------
+hardening-check /usr/bin/xtoken "$pam_dir/pam_xtoken.so" > "$tmp/hardening.txt" || true
+cat "$tmp/hardening.txt"
+hardening_field() { # FILE FIELD -> the verdict
+    awk -v f="$1:" -v k="$2" '$0 == f {in_f=1; next} /^[^ ]/ {in_f=0}
+        in_f && index($0, k ":") {sub(/^[^:]*: */, ""); print; exit}' "$tmp/hardening.txt"
+}
+for field in "Position Independent Executable" "Stack protected" "Fortify Source functions" \
+             "Read-only relocations" "Immediate binding"; do
+    v=$(hardening_field /usr/bin/xtoken "$field")
+    case $v in yes*) ;; *) fail "xtoken: $field: $v" ;; esac
+done
+for field in "Stack protected" "Fortify Source functions" "Read-only relocations" "Immediate binding"; do
+    v=$(hardening_field "$pam_dir/pam_xtoken.so" "$field")
+    case $v in yes*) ;; *) fail "pam_xtoken.so: $field: $v" ;; esac
+done
+say "hardening: PIE (xtoken), stack protector, fortify, RELRO, BIND_NOW"
+
+# ---- purge: everything it added is gone --------------------------------------
+dpkg -L "$PKG" > "$tmp/files"
+rm -f "$PAMD_JID" "$PAMD_LOCAL"     # the sysadmin's own files, not the package's
+say "dpkg --purge $PKG"
+dpkg --purge "$PKG"
+is_installed && fail "$PKG still installed"
+dpkg-query -W "$PKG" >/dev/null 2>&1 && fail "$PKG still known to dpkg after purge"
+while read -r f; do
+    [ -d "$f" ] && continue        # shared directories like /usr/bin stay
+    [ -e "$f" ] && fail "left behind: $f"
+done < "$tmp/files"
+[ -e "$CONF" ] && fail "purge left $CONF"
+[ -e "$REPLAY_DIR" ] && fail "purge left $REPLAY_DIR"
+snapshot > "$tmp/after"
+diff "$tmp/before" "$tmp/after" || fail "files differ before install and after purge"
+say "purge removed the package's files, $CONF and $REPLAY_DIR"
+say "PASS"
