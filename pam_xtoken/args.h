@@ -5,10 +5,10 @@
 #include <security/pam_modules.h>
 
 struct pam_args {
-    const char *conf;     /* config file */
-    const char *domain;   /* domain for bare user names, or NULL */
-    const char *users;    /* users policy: any, nss or a file */
-    int window;           /* -1: as the config says */
+    const char *conf;   /* config file */
+    const char *domain; /* domain for bare user names, or NULL */
+    const char *users;  /* users policy: any, nss or a file */
+    int window;         /* -1: as the config says */
     int debug;
     int noreplay;
 };

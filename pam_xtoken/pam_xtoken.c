@@ -34,14 +34,22 @@ static int report(pam_handle_t *pamh, const struct pam_args *args, const char *j
     case XT_OK:
         DBG(pamh, args, "user %s: accepted", who);
         return PAM_SUCCESS;
-    case XT_MALFORMED: case XT_EXPIRED: case XT_NOT_YET_VALID: case XT_BAD_OTP:
-    case XT_BAD_SIGNATURE: case XT_REPLAYED:
+    case XT_MALFORMED:
+    case XT_EXPIRED:
+    case XT_NOT_YET_VALID:
+    case XT_BAD_OTP:
+    case XT_BAD_SIGNATURE:
+    case XT_REPLAYED:
         pam_syslog(pamh, LOG_NOTICE, "user %s: token refused: %s", who, xt_strerror(status));
         return PAM_AUTH_ERR;
-    case XT_BAD_USER: case XT_UNKNOWN_DOMAIN: case XT_UNKNOWN_USER:
+    case XT_BAD_USER:
+    case XT_UNKNOWN_DOMAIN:
+    case XT_UNKNOWN_USER:
         pam_syslog(pamh, LOG_NOTICE, "user %s: %s", who, xt_strerror(status));
         return PAM_USER_UNKNOWN;
-    case XT_CONFIG: case XT_STORE: case XT_STORE_FULL:
+    case XT_CONFIG:
+    case XT_STORE:
+    case XT_STORE_FULL:
         pam_syslog(pamh, LOG_ALERT, "user %s: %s: %s", who, xt_strerror(status),
                    detail && *detail ? detail : "-");
         return PAM_AUTHINFO_UNAVAIL;

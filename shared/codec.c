@@ -41,7 +41,9 @@ size_t xt_base32_decode(const char *in, size_t inlen, unsigned char *out, size_t
     /* RFC 4648 groups end after 2, 4, 5, 7 or 8 characters; 1, 3 and 6
      * leave a partial byte no encoder writes (pyotp refuses them too). */
     switch (nchars % 8) {
-    case 1: case 3: case 6:
+    case 1:
+    case 3:
+    case 6:
         return 0;
     default:
         return n;

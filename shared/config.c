@@ -13,9 +13,9 @@
 #include "internal.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
-#define LINE_MAX_BYTES 1024
-#define SECTIONS_MAX 1024
-#define SEED_MAX_BYTES 128
+#define LINE_MAX_BYTES   1024
+#define SECTIONS_MAX     1024
+#define SEED_MAX_BYTES   128
 
 enum {
     XT_GIVEN_SEED = 1 << 0,
@@ -28,9 +28,9 @@ enum {
 
 struct parser {
     xt_config *cfg;
-    struct xt_scope *scope;    /* where keys go: &cfg->global or a section */
+    struct xt_scope *scope; /* where keys go: &cfg->global or a section */
     size_t sections_cap;
-    const char *name;          /* file name for messages */
+    const char *name; /* file name for messages */
     unsigned line;
     char *err;
     size_t errlen;
@@ -168,9 +168,9 @@ static int parse_key(struct parser *p, const char *key, const char *value)
         const char *key;
         unsigned bit, repeatable;
     } keys[] = {
-        { "otp_seed", XT_GIVEN_SEED, 1 },     { "token_secret", XT_GIVEN_SECRET, 1 },
-        { "window", XT_GIVEN_WINDOW, 0 },     { "digits", XT_GIVEN_DIGITS, 0 },
-        { "interval", XT_GIVEN_INTERVAL, 0 }, { "replay", XT_GIVEN_REPLAY, 0 },
+        {"otp_seed", XT_GIVEN_SEED, 1},     {"token_secret", XT_GIVEN_SECRET, 1},
+        {"window", XT_GIVEN_WINDOW, 0},     {"digits", XT_GIVEN_DIGITS, 0},
+        {"interval", XT_GIVEN_INTERVAL, 0}, {"replay", XT_GIVEN_REPLAY, 0},
     };
     struct xt_scope *s = p->scope;
     size_t i;
@@ -184,13 +184,18 @@ static int parse_key(struct parser *p, const char *key, const char *value)
         return perr(p, "%s given twice in the same scope", key);
     s->given |= keys[i].bit;
     switch (keys[i].bit) {
-    case XT_GIVEN_SEED: return add_seed(p, value);
-    case XT_GIVEN_SECRET: return add_secret(p, value);
-    case XT_GIVEN_WINDOW: return set_number(p, key, value, &s->window, 0, XT_WINDOW_MAX);
+    case XT_GIVEN_SEED:
+        return add_seed(p, value);
+    case XT_GIVEN_SECRET:
+        return add_secret(p, value);
+    case XT_GIVEN_WINDOW:
+        return set_number(p, key, value, &s->window, 0, XT_WINDOW_MAX);
     case XT_GIVEN_DIGITS:
         return set_number(p, key, value, &s->digits, XT_DIGITS_MIN, XT_DIGITS_MAX);
-    case XT_GIVEN_INTERVAL: return set_number(p, key, value, &s->interval, 1, XT_INTERVAL_MAX);
-    default: return set_replay(p, value);
+    case XT_GIVEN_INTERVAL:
+        return set_number(p, key, value, &s->interval, 1, XT_INTERVAL_MAX);
+    default:
+        return set_replay(p, value);
     }
 }
 
@@ -408,7 +413,7 @@ done:
 int xt_config_parse(const char *text, size_t len, const char *name, xt_config **cfg, char *err,
                     size_t errlen)
 {
-    struct parser p = { .name = name ? name : "config", .err = err, .errlen = errlen };
+    struct parser p = {.name = name ? name : "config", .err = err, .errlen = errlen};
     int rc = XT_NOMEM;
 
     *cfg = NULL;

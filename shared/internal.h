@@ -8,22 +8,22 @@
 
 #include "xtoken.h"
 
-#define XT_SEED_MIN 10         /* bytes: the reference's 16 base32 characters */
-#define XT_SECRET_MIN 16       /* bytes of token_secret */
-#define XT_KEYS_MAX 8          /* otp_seed / token_secret entries per scope */
-#define XT_DIGITS_MIN 6        /* liboath supports 6..8 */
-#define XT_DIGITS_MAX 8
+#define XT_SEED_MIN     10 /* bytes: the reference's 16 base32 characters */
+#define XT_SECRET_MIN   16 /* bytes of token_secret */
+#define XT_KEYS_MAX     8  /* otp_seed / token_secret entries per scope */
+#define XT_DIGITS_MIN   6  /* liboath supports 6..8 */
+#define XT_DIGITS_MAX   8
 #define XT_INTERVAL_MAX 3600
-#define XT_DOMAIN_MAX 255
+#define XT_DOMAIN_MAX   255
 
 struct xt_seed {
-    unsigned char *key;        /* base32-decoded otp_seed */
+    unsigned char *key; /* base32-decoded otp_seed */
     size_t len;
 };
 
 struct xt_secret {
-    EVP_MAC_CTX *mac;          /* HMAC-SHA256 keyed with the secret: dup per use */
-    char *text;                /* the secret as written (issuing needs no copy) */
+    EVP_MAC_CTX *mac; /* HMAC-SHA256 keyed with the secret: dup per use */
+    char *text;       /* the secret as written (issuing needs no copy) */
     size_t len;
 };
 
@@ -35,15 +35,15 @@ struct xt_scope {
     struct xt_secret secrets[XT_KEYS_MAX];
     unsigned n_seeds, n_secrets;
     unsigned window, digits, interval;
-    unsigned given;            /* parse time: XT_GIVEN_* bits of keys set here */
+    unsigned given; /* parse time: XT_GIVEN_* bits of keys set here */
 };
 
 struct xt_config {
     struct xt_scope *sections; /* [domain] sections, after inheritance */
     size_t n_sections;
-    struct xt_scope global;    /* keys outside any section */
-    int global_serves;         /* global has seeds and secrets: serves any domain */
-    char *replay_dir;          /* NULL: replay = off */
+    struct xt_scope global; /* keys outside any section */
+    int global_serves;      /* global has seeds and secrets: serves any domain */
+    char *replay_dir;       /* NULL: replay = off */
 };
 
 /* The scope serving domain, or NULL. */

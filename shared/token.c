@@ -12,7 +12,7 @@
 #define CLASSIFY_STEPS 120
 
 struct parsed_token {
-    size_t signed_len;           /* OTP and nonce: the token's bytes before the space */
+    size_t signed_len; /* OTP and nonce: the token's bytes before the space */
     unsigned char mac[XT_MAC_LEN];
 };
 

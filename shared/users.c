@@ -51,8 +51,7 @@ static int line_matches(const char *line, size_t n, const char *jid, size_t loca
 
 /* XT_OK if the file lists the JID or its localpart; XT_UNKNOWN_USER;
  * XT_CONFIG (unsafe or unreadable file); XT_NOMEM. */
-static int file_has(const char *path, const char *jid, size_t local_len, char *err,
-                    size_t errlen)
+static int file_has(const char *path, const char *jid, size_t local_len, char *err, size_t errlen)
 {
     char *text = NULL;
     size_t len = 0, pos = 0;

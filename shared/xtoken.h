@@ -19,30 +19,30 @@
 extern "C" {
 #endif
 
-#define XT_TOKEN_MAX 255        /* longest token accepted (saslauthd's limit) */
-#define XT_JID_MAX 1023         /* longest JID accepted */
-#define XT_ERR_MAX 256          /* size of an error message buffer */
-#define XT_DEFAULT_CONFIG "/etc/security/pam_xtoken.conf"
+#define XT_TOKEN_MAX          255  /* longest token accepted (saslauthd's limit) */
+#define XT_JID_MAX            1023 /* longest JID accepted */
+#define XT_ERR_MAX            256  /* size of an error message buffer */
+#define XT_DEFAULT_CONFIG     "/etc/security/pam_xtoken.conf"
 #define XT_DEFAULT_REPLAY_DIR "/run/pam_xtoken"
-#define XT_NONCE_DIGITS 32      /* nonce length xt_issue() writes */
-#define XT_MAC_LEN 32           /* HMAC-SHA256 */
+#define XT_NONCE_DIGITS       32 /* nonce length xt_issue() writes */
+#define XT_MAC_LEN            32 /* HMAC-SHA256 */
 
 enum xt_status {
     XT_OK = 0,
-    XT_MALFORMED,        /* token syntax is wrong (or longer than XT_TOKEN_MAX) */
-    XT_EXPIRED,          /* authentic, but its TOTP step is past the window */
-    XT_NOT_YET_VALID,    /* authentic, but its TOTP step is ahead of the window */
-    XT_BAD_OTP,          /* authentic, but the OTP matches no step near now */
-    XT_BAD_SIGNATURE,    /* HMAC does not match any configured token_secret */
-    XT_REPLAYED,         /* authentic and fresh, but already used once */
-    XT_BAD_USER,         /* user name / JID is empty or malformed */
-    XT_UNKNOWN_DOMAIN,   /* no keys configured for the JID's domain */
-    XT_UNKNOWN_USER,     /* the users policy says this user does not exist */
-    XT_CONFIG,           /* config missing, unsafe or invalid */
-    XT_STORE,            /* replay store missing, unsafe, corrupt or unreadable */
-    XT_STORE_FULL,       /* replay store full of still-valid entries */
-    XT_NOMEM,            /* out of memory */
-    XT_INTERNAL,         /* crypto library or system failure */
+    XT_MALFORMED,      /* token syntax is wrong (or longer than XT_TOKEN_MAX) */
+    XT_EXPIRED,        /* authentic, but its TOTP step is past the window */
+    XT_NOT_YET_VALID,  /* authentic, but its TOTP step is ahead of the window */
+    XT_BAD_OTP,        /* authentic, but the OTP matches no step near now */
+    XT_BAD_SIGNATURE,  /* HMAC does not match any configured token_secret */
+    XT_REPLAYED,       /* authentic and fresh, but already used once */
+    XT_BAD_USER,       /* user name / JID is empty or malformed */
+    XT_UNKNOWN_DOMAIN, /* no keys configured for the JID's domain */
+    XT_UNKNOWN_USER,   /* the users policy says this user does not exist */
+    XT_CONFIG,         /* config missing, unsafe or invalid */
+    XT_STORE,          /* replay store missing, unsafe, corrupt or unreadable */
+    XT_STORE_FULL,     /* replay store full of still-valid entries */
+    XT_NOMEM,          /* out of memory */
+    XT_INTERNAL,       /* crypto library or system failure */
 };
 
 /* Short reason for log lines, e.g. "expired", "bad signature". Never NULL. */
@@ -59,8 +59,8 @@ int xt_config_load(const char *path, xt_config **cfg, char *err, size_t errlen);
 
 /* Parse config text already in memory (name is used in messages).
  * Same returns as xt_config_load. text need not be NUL-terminated. */
-int xt_config_parse(const char *text, size_t len, const char *name, xt_config **cfg,
-                    char *err, size_t errlen);
+int xt_config_parse(const char *text, size_t len, const char *name, xt_config **cfg, char *err,
+                    size_t errlen);
 
 /* Wipes all key material. NULL is fine. */
 void xt_config_free(xt_config *cfg);
@@ -76,7 +76,7 @@ const char *xt_config_replay_dir(const xt_config *cfg);
 
 /* What check-config prints: one entry per scope, never a secret. */
 struct xt_domain_info {
-    const char *name;      /* domain, or "*" for the global (any domain) scope */
+    const char *name; /* domain, or "*" for the global (any domain) scope */
     unsigned n_seeds, n_secrets;
     unsigned window, digits, interval;
 };

@@ -45,17 +45,28 @@ static int conversation(int n, const struct pam_message **msg, struct pam_respon
 static const char *code_name(int code)
 {
     switch (code) {
-    case PAM_SUCCESS: return "PAM_SUCCESS";
-    case PAM_AUTH_ERR: return "PAM_AUTH_ERR";
-    case PAM_USER_UNKNOWN: return "PAM_USER_UNKNOWN";
-    case PAM_AUTHINFO_UNAVAIL: return "PAM_AUTHINFO_UNAVAIL";
-    case PAM_SERVICE_ERR: return "PAM_SERVICE_ERR";
-    case PAM_BUF_ERR: return "PAM_BUF_ERR";
-    case PAM_SYSTEM_ERR: return "PAM_SYSTEM_ERR";
-    case PAM_CONV_ERR: return "PAM_CONV_ERR";
-    case PAM_IGNORE: return "PAM_IGNORE";
-    case PAM_PERM_DENIED: return "PAM_PERM_DENIED";
-    default: return "PAM_OTHER";
+    case PAM_SUCCESS:
+        return "PAM_SUCCESS";
+    case PAM_AUTH_ERR:
+        return "PAM_AUTH_ERR";
+    case PAM_USER_UNKNOWN:
+        return "PAM_USER_UNKNOWN";
+    case PAM_AUTHINFO_UNAVAIL:
+        return "PAM_AUTHINFO_UNAVAIL";
+    case PAM_SERVICE_ERR:
+        return "PAM_SERVICE_ERR";
+    case PAM_BUF_ERR:
+        return "PAM_BUF_ERR";
+    case PAM_SYSTEM_ERR:
+        return "PAM_SYSTEM_ERR";
+    case PAM_CONV_ERR:
+        return "PAM_CONV_ERR";
+    case PAM_IGNORE:
+        return "PAM_IGNORE";
+    case PAM_PERM_DENIED:
+        return "PAM_PERM_DENIED";
+    default:
+        return "PAM_OTHER";
     }
 }
 
@@ -67,18 +78,25 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-    struct answer answer = { NULL, 0 };
-    struct pam_conv conv = { conversation, &answer };
+    struct answer answer = {NULL, 0};
+    struct pam_conv conv = {conversation, &answer};
     const char *confdir = NULL;
     pam_handle_t *pamh = NULL;
     int opt, rc;
 
     while ((opt = getopt(argc, argv, "c:t:n")) != -1) {
         switch (opt) {
-        case 'c': confdir = optarg; break;
-        case 't': answer.token = optarg; break;
-        case 'n': answer.token = NULL; break;
-        default: return usage();
+        case 'c':
+            confdir = optarg;
+            break;
+        case 't':
+            answer.token = optarg;
+            break;
+        case 'n':
+            answer.token = NULL;
+            break;
+        default:
+            return usage();
         }
     }
     if (argc - optind < 3)

@@ -8,9 +8,9 @@
 #include "internal.h"
 #include "unit.h"
 
-#define SEED "XVGR73KMZH2M4XMY"
+#define SEED   "XVGR73KMZH2M4XMY"
 #define SECRET "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"
-#define KEYS "otp_seed = " SEED "\ntoken_secret = " SECRET "\n"
+#define KEYS   "otp_seed = " SEED "\ntoken_secret = " SECRET "\n"
 
 /* Parse text that must fail; the message must contain `expect` and must
  * not contain either secret. */
@@ -38,7 +38,8 @@ START_TEST(test_parser_errors)
     FAILS("otp_seed =\n" KEYS, "t.conf:1: empty otp_seed");
     FAILS("otp_seed = MZXW6YTB\n" KEYS, "t.conf:1: otp_seed decodes to 5 bytes");
     FAILS("otp_seed = " SEED "\ntoken_secret =\n", "t.conf:2: empty token_secret");
-    FAILS("otp_seed = " SEED "\ntoken_secret = SHORTSECRET\n", "t.conf:2: token_secret is 11 bytes");
+    FAILS("otp_seed = " SEED "\ntoken_secret = SHORTSECRET\n",
+          "t.conf:2: token_secret is 11 bytes");
     FAILS("[a.org]\n" KEYS "[a.org]\n", "t.conf:4: duplicate section [a.org]");
     FAILS("[A.org]\n" KEYS, "t.conf:1: bad domain name");
     FAILS("[a.org\n" KEYS, "t.conf:1: section header");
@@ -117,7 +118,7 @@ START_TEST(test_base32)
     ck_assert_uint_eq(xt_base32_decode("xvgr73kmzh2m4xmy", 16, out, sizeof(out)), 10);
     ck_assert_uint_eq(xt_base32_decode("MZXW6YQ=", 8, out, sizeof(out)), 4);
     ck_assert_int_eq(memcmp(out, "foob", 4), 0);
-    ck_assert_uint_eq(xt_base32_decode("MZXW6", 5, out, sizeof(out)), 3); /* 5 chars: ok */
+    ck_assert_uint_eq(xt_base32_decode("MZXW6", 5, out, sizeof(out)), 3);  /* 5 chars: ok */
     ck_assert_uint_eq(xt_base32_decode("MZXW6Y", 6, out, sizeof(out)), 0); /* 6 chars: never */
     ck_assert_uint_eq(xt_base32_decode("MZ1W", 4, out, sizeof(out)), 0);
     ck_assert_uint_eq(xt_base32_decode("MZXW6YTB", 8, out, 4), 0); /* overflow */

@@ -7,10 +7,10 @@
 #include "internal.h"
 #include "unit.h"
 
-#define SEED "XVGR73KMZH2M4XMY"
+#define SEED   "XVGR73KMZH2M4XMY"
 #define SECRET "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"
-#define JID "alice@example.org"
-#define T0 1700000000 /* step 56666666 starts at 1699999980 */
+#define JID    "alice@example.org"
+#define T0     1700000000 /* step 56666666 starts at 1699999980 */
 
 static const char basic_conf[] = "otp_seed = " SEED "\ntoken_secret = " SECRET "\n";
 
@@ -26,11 +26,11 @@ START_TEST(test_rfc6238_vectors)
         long long t;
         const char *otp;
     } vectors[] = {
-        { 59, "94287082" },         { 1111111109, "07081804" }, { 1111111111, "14050471" },
-        { 1234567890, "89005924" }, { 2000000000, "69279037" }, { 20000000000LL, "65353130" },
+        {59, "94287082"},         {1111111109, "07081804"}, {1111111111, "14050471"},
+        {1234567890, "89005924"}, {2000000000, "69279037"}, {20000000000LL, "65353130"},
     };
     unsigned char key[] = "12345678901234567890";
-    struct xt_seed seed = { key, 20 };
+    struct xt_seed seed = {key, 20};
     char otp[XT_DIGITS_MAX + 1];
 
     for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
@@ -48,11 +48,11 @@ START_TEST(test_pyotp_vectors)
         time_t t;
         const char *token;
     } vectors[] = {
-        { 1700000000, "8095230973019946620417286654028874231107 "
-                      "93mOIaCdSYEN/EyPoy+0QemiAw2Kc9Qe2ijQfHSQKDM=" },
-        { 1234567890, "8624826111111111111111111111111111111111 "
-                      "BzH42MPpk/b+FIS39YITEk7/UI460CEKYMjF8VotcLo=" },
-        { 1999999999, "25399201 3ktudGXceAyMDYItbsHjDpbOqN7fWAY6rzMs4oEvwzA=" },
+        {1700000000, "8095230973019946620417286654028874231107 "
+                     "93mOIaCdSYEN/EyPoy+0QemiAw2Kc9Qe2ijQfHSQKDM="},
+        {1234567890, "8624826111111111111111111111111111111111 "
+                     "BzH42MPpk/b+FIS39YITEk7/UI460CEKYMjF8VotcLo="},
+        {1999999999, "25399201 3ktudGXceAyMDYItbsHjDpbOqN7fWAY6rzMs4oEvwzA="},
     };
     xt_config *cfg = unit_config(basic_conf);
 
@@ -94,7 +94,7 @@ START_TEST(test_malformed)
     sig = strchr(good, ' ') + 1;
     ck_assert_int_eq(verify_str(cfg, JID, "", T0), XT_MALFORMED);
     ck_assert_int_eq(verify_str(cfg, JID, "1234567812345678", T0), XT_MALFORMED); /* no space */
-    snprintf(bad, sizeof(bad), "1234567 %s", sig); /* 7-digit OTP */
+    snprintf(bad, sizeof(bad), "1234567 %s", sig);                                /* 7-digit OTP */
     ck_assert_int_eq(verify_str(cfg, JID, bad, T0), XT_MALFORMED);
     snprintf(bad, sizeof(bad), "1234a678123 %s", sig); /* non-digit */
     ck_assert_int_eq(verify_str(cfg, JID, bad, T0), XT_MALFORMED);
@@ -157,11 +157,11 @@ static void check_window(const char *conf, const int expected[7])
 START_TEST(test_window_edges)
 {
     /* verifying d steps after minting: the token's step is now - d */
-    const int w1[7] = { XT_NOT_YET_VALID, XT_NOT_YET_VALID, XT_OK, XT_OK,
-                        XT_OK,            XT_EXPIRED,       XT_EXPIRED };
-    const int w0[7] = { XT_NOT_YET_VALID, XT_NOT_YET_VALID, XT_NOT_YET_VALID, XT_OK,
-                        XT_EXPIRED,       XT_EXPIRED,       XT_EXPIRED };
-    const int w3[7] = { XT_OK, XT_OK, XT_OK, XT_OK, XT_OK, XT_OK, XT_OK };
+    const int w1[7] = {XT_NOT_YET_VALID, XT_NOT_YET_VALID, XT_OK, XT_OK, XT_OK,
+                       XT_EXPIRED,       XT_EXPIRED};
+    const int w0[7] = {XT_NOT_YET_VALID, XT_NOT_YET_VALID, XT_NOT_YET_VALID, XT_OK,
+                       XT_EXPIRED,       XT_EXPIRED,       XT_EXPIRED};
+    const int w3[7] = {XT_OK, XT_OK, XT_OK, XT_OK, XT_OK, XT_OK, XT_OK};
 
     check_window(basic_conf, w1);
     check_window("window = 0\notp_seed = " SEED "\ntoken_secret = " SECRET "\n", w0);
@@ -191,8 +191,8 @@ START_TEST(test_wrong_jid_domain_secret)
 {
     const char *two = "[example.org]\notp_seed = " SEED "\ntoken_secret = " SECRET "\n"
                       "[example.net]\notp_seed = " SEED "\ntoken_secret = OTHERSECRETOTHERSECRET\n";
-    xt_config *cfg = unit_config(two), *wrong = unit_config(
-        "otp_seed = " SEED "\ntoken_secret = ANOTHERSECRET0123456789\n");
+    xt_config *cfg = unit_config(two),
+              *wrong = unit_config("otp_seed = " SEED "\ntoken_secret = ANOTHERSECRET0123456789\n");
     char token[XT_TOKEN_MAX + 1];
 
     ck_assert_int_eq(xt_issue(cfg, JID, T0, token, sizeof(token)), XT_OK);
@@ -212,8 +212,9 @@ END_TEST
 /* A good signature but an OTP from another seed never matches. */
 START_TEST(test_wrong_seed)
 {
-    xt_config *cfg = unit_config(basic_conf), *other = unit_config(
-        "otp_seed = JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\ntoken_secret = " SECRET "\n");
+    xt_config *cfg = unit_config(basic_conf),
+              *other = unit_config(
+                  "otp_seed = JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\ntoken_secret = " SECRET "\n");
     char token[XT_TOKEN_MAX + 1];
 
     ck_assert_int_eq(xt_issue(other, JID, T0, token, sizeof(token)), XT_OK);
@@ -253,8 +254,8 @@ END_TEST
 
 START_TEST(test_digits_interval)
 {
-    xt_config *cfg = unit_config("digits = 6\ninterval = 60\notp_seed = " SEED
-                                 "\ntoken_secret = " SECRET "\n");
+    xt_config *cfg =
+        unit_config("digits = 6\ninterval = 60\notp_seed = " SEED "\ntoken_secret = " SECRET "\n");
     char token[XT_TOKEN_MAX + 1];
 
     ck_assert_int_eq(xt_issue(cfg, JID, T0, token, sizeof(token)), XT_OK);
@@ -268,7 +269,7 @@ END_TEST
 START_TEST(test_random_digits)
 {
     char buf[1000];
-    int counts[10] = { 0 };
+    int counts[10] = {0};
 
     ck_assert_int_eq(xt_random_digits(buf, sizeof(buf)), XT_OK);
     for (size_t i = 0; i < sizeof(buf); i++) {

@@ -31,24 +31,22 @@ END_TEST
 START_TEST(test_users_policies)
 {
     xt_config *cfg = unit_config("[a.org]\n" KEYS);
-    const char *list = unit_write_file("users", "# users\nalice\n  bob@a.org \ncarol@b.org\n", 0644);
+    const char *list =
+        unit_write_file("users", "# users\nalice\n  bob@a.org \ncarol@b.org\n", 0644);
     char err[XT_ERR_MAX] = "";
 
     ck_assert_int_eq(xt_user_exists(cfg, "any", "zed@a.org", err, sizeof(err)), XT_OK);
-    ck_assert_int_eq(xt_user_exists(cfg, "any", "zed@b.org", err, sizeof(err)),
-                     XT_UNKNOWN_DOMAIN);
+    ck_assert_int_eq(xt_user_exists(cfg, "any", "zed@b.org", err, sizeof(err)), XT_UNKNOWN_DOMAIN);
     ck_assert_int_eq(xt_user_exists(cfg, "nss", "root@a.org", err, sizeof(err)), XT_OK);
     ck_assert_int_eq(xt_user_exists(cfg, "nss", "no-such-user-xt@a.org", err, sizeof(err)),
                      XT_UNKNOWN_USER);
     ck_assert_int_eq(xt_user_exists(cfg, list, "alice@a.org", err, sizeof(err)), XT_OK);
     ck_assert_int_eq(xt_user_exists(cfg, list, "bob@a.org", err, sizeof(err)), XT_OK);
     ck_assert_int_eq(xt_user_exists(cfg, list, "ali@a.org", err, sizeof(err)), XT_UNKNOWN_USER);
-    ck_assert_int_eq(xt_user_exists(cfg, list, "carol@a.org", err, sizeof(err)),
-                     XT_UNKNOWN_USER);
+    ck_assert_int_eq(xt_user_exists(cfg, list, "carol@a.org", err, sizeof(err)), XT_UNKNOWN_USER);
     ck_assert_int_eq(xt_user_exists(cfg, "/nonexistent/users", "alice@a.org", err, sizeof(err)),
                      XT_CONFIG);
-    ck_assert_int_eq(xt_user_exists(cfg, "sometimes", "alice@a.org", err, sizeof(err)),
-                     XT_CONFIG);
+    ck_assert_int_eq(xt_user_exists(cfg, "sometimes", "alice@a.org", err, sizeof(err)), XT_CONFIG);
     ck_assert_int_eq(xt_users_policy_check("any"), XT_OK);
     ck_assert_int_eq(xt_users_policy_check("relative/file"), XT_CONFIG);
     xt_config_free(cfg);
