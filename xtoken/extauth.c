@@ -13,6 +13,7 @@
 
 volatile sig_atomic_t extauth_stop_requested;
 volatile sig_atomic_t extauth_reload_requested;
+volatile sig_atomic_t extauth_waiting;
 
 static const char extauth_usage[] =
     "Usage: xtoken extauth [--config F] [--protocol ejabberd|line] [--users any|nss|FILE]\n"
@@ -192,7 +193,9 @@ int extauth_answer(struct extauth_ctx *ctx, const struct extauth_request *req, t
 static void on_terminate(int sig)
 {
     (void)sig;
-    extauth_stop_requested = 1;
+    if (extauth_waiting)
+        _exit(EXIT_OK); /* idle in read(): nothing half-done, nothing to write */
+    extauth_stop_requested = 1; /* busy: finish this reply, stop before reading */
 }
 
 static void on_hangup(int sig)
@@ -201,27 +204,23 @@ static void on_hangup(int sig)
     extauth_reload_requested = 1;
 }
 
-/* Handlers without SA_RESTART; the signals stay blocked except inside the
- * ppoll() that waits for input (wait_mask). EXIT_OK or EXIT_USAGE. */
-static int setup_signals(sigset_t *wait_mask)
+/* Handlers without SA_RESTART, so SIGHUP interrupts a blocked read() and
+ * the config is reloaded at once. EXIT_OK or EXIT_USAGE. */
+static int setup_signals(void)
 {
     struct sigaction term = {.sa_handler = on_terminate};
     struct sigaction hup = {.sa_handler = on_hangup};
     struct sigaction ignore = {.sa_handler = SIG_IGN};
-    sigset_t handled;
 
-    sigemptyset(&handled);
-    sigaddset(&handled, SIGTERM);
-    sigaddset(&handled, SIGINT);
-    sigaddset(&handled, SIGHUP);
-    term.sa_mask = hup.sa_mask = handled;
-    if (sigprocmask(SIG_BLOCK, &handled, wait_mask) != 0 || sigaction(SIGTERM, &term, NULL) ||
-        sigaction(SIGINT, &term, NULL) || sigaction(SIGHUP, &hup, NULL) ||
+    sigemptyset(&term.sa_mask);
+    sigaddset(&term.sa_mask, SIGHUP);
+    sigaddset(&term.sa_mask, SIGTERM);
+    sigaddset(&term.sa_mask, SIGINT);
+    hup.sa_mask = term.sa_mask;
+    if (sigaction(SIGTERM, &term, NULL) || sigaction(SIGINT, &term, NULL) ||
+        sigaction(SIGHUP, &hup, NULL) ||
         sigaction(SIGPIPE, &ignore, NULL)) /* a gone server: EPIPE, then a clean exit */
         return EXIT_USAGE;
-    sigdelset(wait_mask, SIGTERM);
-    sigdelset(wait_mask, SIGINT);
-    sigdelset(wait_mask, SIGHUP);
     return EXIT_OK;
 }
 
@@ -269,7 +268,6 @@ int cmd_extauth(int argc, char **argv)
 {
     struct cli_opts opts;
     struct extauth_ctx ctx;
-    sigset_t wait_mask;
     int out_fd = -1;
     int rc = cli_parse("extauth", argc, argv,
                        OPT_CONFIG | OPT_PROTOCOL | OPT_USERS | OPT_NO_REPLAY | OPT_VERBOSE, 0,
@@ -284,11 +282,10 @@ int cmd_extauth(int argc, char **argv)
     if ((rc = configure(&ctx, &opts)) != EXIT_OK)
         goto done;
     rc = EXIT_USAGE;
-    if (setup_signals(&wait_mask) != EXIT_OK || (out_fd = claim_stdout()) < 0) {
+    if (setup_signals() != EXIT_OK || (out_fd = claim_stdout()) < 0) {
         tool_error("extauth: cannot set up signals or stdout: %s", strerror(errno));
         goto done;
     }
-    ctx.wait_mask = &wait_mask;
     log_open(ctx.verbose);
     extauth_load(&ctx, "start"); /* a bad config is logged; we answer 0 until fixed */
     ctx.last_check = time(NULL);

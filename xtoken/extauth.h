@@ -64,7 +64,6 @@ struct extauth_ctx {
     const char *users;       /* users policy for isuser: any, nss or a path */
     int no_replay;
     int verbose;             /* log every answer, not only refusals */
-    const sigset_t *wait_mask; /* signal mask while waiting for input; NULL: none */
 
     /* state */
     xt_config *cfg;          /* NULL while the config is missing or bad: answer 0 */
@@ -77,6 +76,8 @@ struct extauth_ctx {
 /* Set by the signal handlers of `xtoken extauth` (and read by the loop). */
 extern volatile sig_atomic_t extauth_stop_requested;
 extern volatile sig_atomic_t extauth_reload_requested;
+/* Set by the loop while it is blocked reading input: SIGTERM may exit then. */
+extern volatile sig_atomic_t extauth_waiting;
 
 /* Zero ctx and fill in the defaults (protocol ejabberd, users "any"). */
 void extauth_ctx_init(struct extauth_ctx *ctx);

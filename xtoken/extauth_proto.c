@@ -2,10 +2,16 @@
  *
  * Input goes through one buffer big enough for the largest frame or line,
  * filled by read() of whatever is available: usually one read() per
- * request, short reads are simply read again. While waiting for input the
- * signals of `xtoken extauth` are unblocked only inside ppoll(), so SIGTERM
- * and SIGHUP can never be lost between a flag check and a blocking read,
- * and never interrupt a reply half-written. */
+ * request, short reads are simply read again. A request costs one read()
+ * and one write(), like the bare IPC.
+ *
+ * Signals (handlers installed by `xtoken extauth`, without SA_RESTART):
+ * while blocked in read() extauth_waiting is set, and SIGTERM exits at once
+ * from its handler (nothing is half-done then); at any other moment it sets
+ * extauth_stop_requested, seen before the next read(). So SIGTERM is never
+ * lost between a flag check and a blocking read, and never cuts a reply in
+ * half. SIGHUP interrupts read() (EINTR) and reloads at once; if it lands
+ * just before read(), the reload happens before the next answer. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -31,14 +37,12 @@ enum fill_result {
     FILL_ERROR /* read error */
 };
 
-/* Wait until fd is readable, with the signals of ctx->wait_mask unblocked.
- * 0 readable (or an error read() will report), -1 interrupted by a signal. */
-static int wait_readable(int fd, const struct extauth_ctx *ctx)
+/* Wait until fd is readable (it was non-blocking and had nothing). */
+static void wait_readable(int fd)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
-    int n = ctx->wait_mask ? ppoll(&pfd, 1, NULL, ctx->wait_mask) : poll(&pfd, 1, -1);
 
-    return (n < 0 && errno == EINTR) ? -1 : 0;
+    (void)poll(&pfd, 1, -1); /* EINTR: the caller looks at the flags again */
 }
 
 /* Read more input, keeping at least room for `need` unread bytes.
@@ -53,20 +57,25 @@ static enum fill_result reader_fill(struct reader *r, size_t need, struct extaut
     }
     for (;;) {
         ssize_t got;
-        if (extauth_stop_requested)
-            return FILL_END;
-        if (extauth_reload_requested)
+        extauth_waiting = 1; /* from here SIGTERM exits from its handler */
+        if (extauth_stop_requested || extauth_reload_requested) {
+            extauth_waiting = 0;
+            if (extauth_stop_requested)
+                return FILL_END;
             extauth_refresh(ctx, time(NULL));
-        if (wait_readable(r->fd, ctx) < 0)
-            continue; /* a signal: look at the flags again */
+            continue;
+        }
         got = read(r->fd, r->buf + r->end, READ_BUF_SIZE - r->end);
+        extauth_waiting = 0;
         if (got > 0) {
             r->end += (size_t)got;
             return FILL_OK;
         }
         if (got == 0)
             return FILL_END;
-        if (errno != EINTR && errno != EAGAIN)
+        if (errno == EAGAIN)
+            wait_readable(r->fd);
+        else if (errno != EINTR)
             return FILL_ERROR;
     }
 }
@@ -78,7 +87,12 @@ static int write_all(int fd, const void *buf, size_t len)
 
     while (len > 0) {
         ssize_t put = write(fd, p, len);
-        if (put < 0 && (errno == EINTR || errno == EAGAIN))
+        if (put < 0 && errno == EAGAIN) { /* a non-blocking fd: wait for room */
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT, .revents = 0};
+            (void)poll(&pfd, 1, -1);
+            continue;
+        }
+        if (put < 0 && errno == EINTR)
             continue;
         if (put <= 0)
             return -1;

@@ -183,6 +183,29 @@ class Common:
         self.assertNotEqual(os.stat(self.conf).st_ino, old.st_ino)
         self.assert_clean_exit(ext, 3)
 
+    def test_signals_during_traffic_never_desync(self):
+        # SIGHUP interrupts reads (EINTR) and reloads; every request still
+        # gets exactly one right answer, in order
+        ext = self.start("--no-replay")
+        good = self.encode("auth:alice:localhost:" + token())
+        bad = self.encode("auth:bob:localhost:" + token())
+        self.assertEqual(ext.ask("isuser:alice:localhost"), 1)  # handlers installed by now
+        answers = []
+        for i in range(300):
+            if i % 7 == 0:
+                ext.signal(signal.SIGHUP)
+            data = good if i % 2 else bad
+            if i % 5 == 0:  # split across writes, a signal in between
+                ext.write(data[:3])
+                ext.signal(signal.SIGHUP)
+                ext.write(data[3:])
+            else:
+                ext.write(data)
+            answers.append(ext.reply())
+        self.assertEqual(answers, [i % 2 for i in range(300)])
+        self.assertTrue(ext.alive())
+        self.assert_clean_exit(ext, 301)
+
     def test_no_log_noise_on_success(self):
         ext = self.start("--no-replay")
         for _ in range(20):
