@@ -1,5 +1,4 @@
 /* Module arguments, in the style of Linux-PAM's own argument loops. */
-#include <errno.h>
 #include <security/pam_ext.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,21 +13,6 @@ static const char *arg_value(const char *arg, const char *prefix)
     size_t n = strlen(prefix);
 
     return strncmp(arg, prefix, n) == 0 ? arg + n : NULL;
-}
-
-static int parse_window(const char *s, int *out)
-{
-    char *end;
-    unsigned long v;
-
-    if (*s < '0' || *s > '9')
-        return 0;
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > XT_WINDOW_MAX)
-        return 0;
-    *out = (int)v;
-    return 1;
 }
 
 /* 1 if arg was a well-formed key=value argument, 0 if malformed, -1 if it
@@ -50,7 +34,7 @@ static int parse_valued(const char *arg, struct pam_args *args)
         return xt_users_policy_check(v) == XT_OK;
     }
     if ((v = arg_value(arg, "window=")) != NULL)
-        return parse_window(v, &args->window);
+        return xt_parse_uint(v, 0, XT_WINDOW_MAX, &args->window);
     return -1;
 }
 
@@ -61,7 +45,7 @@ int args_parse(pam_handle_t *pamh, int argc, const char **argv, struct pam_args 
     args->conf = XT_DEFAULT_CONFIG;
     args->domain = NULL;
     args->users = "any";
-    args->window = -1;
+    args->window = ARGS_WINDOW_UNSET;
     args->debug = 0;
     args->noreplay = 0;
     for (int i = 0; i < argc; i++) {

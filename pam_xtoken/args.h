@@ -4,11 +4,13 @@
 
 #include <security/pam_modules.h>
 
+#define ARGS_WINDOW_UNSET (~0u)
+
 struct pam_args {
     const char *conf;   /* config file */
     const char *domain; /* domain for bare user names, or NULL */
     const char *users;  /* users policy: any, nss or a file */
-    int window;         /* -1: as the config says */
+    unsigned window;    /* ARGS_WINDOW_UNSET: as the config says */
     int debug;
     int noreplay;
 };

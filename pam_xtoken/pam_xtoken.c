@@ -30,30 +30,21 @@ static int report(pam_handle_t *pamh, const struct pam_args *args, const char *j
     char who[LOG_NAME_MAX];
 
     printable(jid, who, sizeof(who));
-    switch (status) {
-    case XT_OK:
+    switch (xt_status_class(status)) {
+    case XT_CLASS_OK:
         DBG(pamh, args, "user %s: accepted", who);
         return PAM_SUCCESS;
-    case XT_MALFORMED:
-    case XT_EXPIRED:
-    case XT_NOT_YET_VALID:
-    case XT_BAD_OTP:
-    case XT_BAD_SIGNATURE:
-    case XT_REPLAYED:
+    case XT_CLASS_REFUSED:
         pam_syslog(pamh, LOG_NOTICE, "user %s: token refused: %s", who, xt_strerror(status));
         return PAM_AUTH_ERR;
-    case XT_BAD_USER:
-    case XT_UNKNOWN_DOMAIN:
-    case XT_UNKNOWN_USER:
+    case XT_CLASS_NO_USER:
         pam_syslog(pamh, LOG_NOTICE, "user %s: %s", who, xt_strerror(status));
         return PAM_USER_UNKNOWN;
-    case XT_CONFIG:
-    case XT_STORE:
-    case XT_STORE_FULL:
+    case XT_CLASS_UNAVAILABLE:
         pam_syslog(pamh, LOG_ALERT, "user %s: %s: %s", who, xt_strerror(status),
                    detail && *detail ? detail : "-");
         return PAM_AUTHINFO_UNAVAIL;
-    case XT_NOMEM:
+    case XT_CLASS_NOMEM:
         pam_syslog(pamh, LOG_CRIT, "out of memory");
         return PAM_BUF_ERR;
     default:
@@ -99,8 +90,8 @@ static int prepare(pam_handle_t *pamh, int argc, const char **argv, struct pam_a
     if (retval != PAM_SUCCESS)
         return retval;
     status = xt_config_load(args->conf, cfg, err, sizeof(err));
-    if (status == XT_OK && args->window >= 0)
-        status = xt_config_set_window(*cfg, (unsigned)args->window);
+    if (status == XT_OK && args->window != ARGS_WINDOW_UNSET)
+        status = xt_config_set_window(*cfg, args->window);
     if (status == XT_OK)
         status = xt_user_exists(*cfg, args->users, jid, err, sizeof(err));
     if (status != XT_OK) {
@@ -137,35 +128,35 @@ static int check_token(pam_handle_t *pamh, const struct pam_args *args, const xt
     return retval;
 }
 
-int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+/* Both entry points: prepare, then verify the token if authenticating.
+ * Account management never prompts: ejabberd calls it alone to ask whether
+ * a user exists, and prepare() has applied the users policy. */
+static int run(pam_handle_t *pamh, int argc, const char **argv, int authenticate)
 {
     struct pam_args args;
     char jid[XT_JID_MAX + 1] = "";
     xt_config *cfg = NULL;
     int retval;
 
-    (void)flags;
     retval = prepare(pamh, argc, argv, &args, jid, sizeof(jid), &cfg);
-    if (retval == PAM_SUCCESS)
+    if (retval == PAM_SUCCESS && authenticate)
         retval = check_token(pamh, &args, cfg, jid);
+    else if (retval == PAM_SUCCESS)
+        DBG(pamh, &args, "user %s exists (users=%s)", jid, args.users);
     xt_config_free(cfg);
     return retval;
 }
 
-/* Never prompts: ejabberd calls this alone to ask whether a user exists. */
+int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    (void)flags;
+    return run(pamh, argc, argv, 1);
+}
+
 int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-    struct pam_args args;
-    char jid[XT_JID_MAX + 1] = "";
-    xt_config *cfg = NULL;
-    int retval;
-
     (void)flags;
-    retval = prepare(pamh, argc, argv, &args, jid, sizeof(jid), &cfg);
-    if (retval == PAM_SUCCESS)
-        DBG(pamh, &args, "user %s exists (users=%s)", jid, args.users);
-    xt_config_free(cfg);
-    return retval;
+    return run(pamh, argc, argv, 0);
 }
 
 int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)

@@ -73,22 +73,6 @@ void xt_config_free(xt_config *cfg)
     free(cfg);
 }
 
-/* Parse an unsigned decimal in [min, max]. 1 on success, 0 otherwise. */
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-    char *end;
-    unsigned long v;
-
-    if (*s < '0' || *s > '9')
-        return 0;
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return 0;
-    *out = (unsigned)v;
-    return 1;
-}
-
 static int add_seed(struct parser *p, const char *value)
 {
     struct xt_scope *s = p->scope;
@@ -156,7 +140,7 @@ static int set_replay(struct parser *p, const char *value)
 static int set_number(struct parser *p, const char *key, const char *value, unsigned *out,
                       unsigned min, unsigned max)
 {
-    if (!parse_uint(value, min, max, out))
+    if (!xt_parse_uint(value, min, max, out))
         return perr(p, "%s must be a number from %u to %u", key, min, max);
     return XT_OK;
 }

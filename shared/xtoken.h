@@ -48,6 +48,22 @@ enum xt_status {
 /* Short reason for log lines, e.g. "expired", "bad signature". Never NULL. */
 const char *xt_strerror(int status);
 
+/* What kind of outcome a status is, so that every adapter (PAM codes, exit
+ * codes, extauth replies) maps the statuses the same way. */
+enum xt_class {
+    XT_CLASS_OK,          /* XT_OK */
+    XT_CLASS_REFUSED,     /* the token is wrong: malformed ... replayed */
+    XT_CLASS_NO_USER,     /* bad user name, unknown domain or user */
+    XT_CLASS_UNAVAILABLE, /* config or replay store unusable */
+    XT_CLASS_NOMEM,       /* out of memory */
+    XT_CLASS_INTERNAL,    /* anything else */
+};
+enum xt_class xt_status_class(int status);
+
+/* Parse a plain unsigned decimal (no sign, no spaces) in [min, max].
+ * 1 and *out set on success, 0 otherwise. */
+int xt_parse_uint(const char *text, unsigned min, unsigned max, unsigned *out);
+
 /* ---- configuration (shared/config.c) ---------------------------------- */
 
 typedef struct xt_config xt_config;

@@ -125,6 +125,29 @@ START_TEST(test_base32)
 }
 END_TEST
 
+START_TEST(test_parse_uint_and_classes)
+{
+    unsigned v = 99;
+
+    ck_assert_int_eq(xt_parse_uint("7", 0, 10, &v), 1);
+    ck_assert_uint_eq(v, 7);
+    ck_assert_int_eq(xt_parse_uint("11", 0, 10, &v), 0);
+    ck_assert_int_eq(xt_parse_uint("-1", 0, 10, &v), 0);
+    ck_assert_int_eq(xt_parse_uint(" 1", 0, 10, &v), 0);
+    ck_assert_int_eq(xt_parse_uint("+1", 0, 10, &v), 0);
+    ck_assert_int_eq(xt_parse_uint("", 0, 10, &v), 0);
+    ck_assert_int_eq(xt_parse_uint("99999999999999999999", 0, ~0u, &v), 0);
+    ck_assert_int_eq(xt_status_class(XT_OK), XT_CLASS_OK);
+    ck_assert_int_eq(xt_status_class(XT_REPLAYED), XT_CLASS_REFUSED);
+    ck_assert_int_eq(xt_status_class(XT_BAD_OTP), XT_CLASS_REFUSED);
+    ck_assert_int_eq(xt_status_class(XT_UNKNOWN_DOMAIN), XT_CLASS_NO_USER);
+    ck_assert_int_eq(xt_status_class(XT_STORE_FULL), XT_CLASS_UNAVAILABLE);
+    ck_assert_int_eq(xt_status_class(XT_NOMEM), XT_CLASS_NOMEM);
+    ck_assert_int_eq(xt_status_class(1000), XT_CLASS_INTERNAL);
+    ck_assert_str_eq(xt_strerror(XT_EXPIRED), "expired");
+}
+END_TEST
+
 static void load_fails(const char *path, const char *expect)
 {
     char err[XT_ERR_MAX] = "";
@@ -182,6 +205,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_sections_inherit);
     tcase_add_test(tc, test_sections_only);
     tcase_add_test(tc, test_base32);
+    tcase_add_test(tc, test_parse_uint_and_classes);
     tcase_add_test(tc, test_file_safety);
     tcase_add_test(tc, test_file_too_big);
     suite_add_tcase(s, tc);
