@@ -1,8 +1,8 @@
 /* Replay store: every token is accepted once, by every process of a service
  * user, for as long as it could still be valid.
  *
- * The store is one fixed-size file, DIR/<euid>.store, mapped MAP_SHARED by
- * every process that verifies tokens as that user:
+ * The store is one fixed-size file, DIR/<euid>.store, shared by every
+ * process that verifies tokens as that user:
  *
  *   offset 0     struct store_header (magic, version, geometry, checksum,
  *                state), padded to STORE_HEADER_SIZE
@@ -17,13 +17,12 @@
  *
  * Concurrency and crashes: every check+insert holds flock(LOCK_EX) on the
  * store's open file description (released by the kernel if the holder dies).
- * An insert writes the key first and publishes it by storing `expires` last
- * (one aligned 8-byte store), and only then may the caller hear XT_OK. A
- * process killed at any point therefore leaves either no entry (the token
- * was not accepted) or a complete one (the token is refused from then on):
- * never a state that accepts a token twice. A valid entry is never
- * overwritten; when both buckets are full of valid entries the answer is
- * XT_STORE_FULL.
+ * An insert publishes the key together with or before its `expires` (see
+ * slot_commit), and only then may the caller hear XT_OK. A process killed at
+ * any point therefore leaves either no entry (the token was not accepted) or
+ * a complete one (the token is refused from then on): never a state that
+ * accepts a token twice. A valid entry is never overwritten; when both
+ * buckets are full of valid entries the answer is XT_STORE_FULL.
  *
  * Creation: O_CREAT|O_EXCL|O_NOFOLLOW 0600, then under the lock: header with
  * state INITIALIZING, space allocated, state READY written last. Every state
@@ -31,10 +30,19 @@
  * ever written) is finished by the next opener; anything else that is not a
  * READY store of exactly the size its header declares is refused (XT_STORE).
  *
- * A handle opens the store on first use and keeps it open; each later use
- * re-checks (one lstat) that the path still names the same file of the same
- * size, and reopens after a fork or if the file was removed or replaced, so a
- * long-lived process never keeps using a store the others have left.
+ * Cost: system calls and page-table changes are what cost here (mmap +
+ * munmap of the store is ~0.5 ms on a VM, a system call ~2-3 us). A handle
+ * opens the store on first use and answers that use with pread/pwrite (the
+ * PAM module: one use per handle). A second use on the same handle maps the
+ * file MAP_SHARED, so a long-lived process (xtoken extauth) pays only for
+ * the lock, one getpid and memory accesses per use.
+ *
+ * A long-lived handle reopens the store after a fork (a child must not share
+ * the parent's lock), and, checked once per second of `now` with one lstat,
+ * when the path names another file or a file of another size (removed,
+ * replaced or truncated), so it never keeps using a store the others have
+ * left. The header is re-checked on every use, so a store overwritten in
+ * place fails closed at once. The euid at the first use picks the file.
  * A handle must not be used by two threads at once (use one per thread).
  */
 #include <errno.h>
@@ -90,12 +98,15 @@ struct xt_replay {
     char *dir;
     char *path;           /* dir/<euid>.store, built when the store is opened */
     int fd;               /* -1: not open */
-    unsigned char *map;   /* NULL: not mapped */
+    int ready;            /* header checked (and creation finished) since open */
+    uint64_t size;        /* file size as last seen */
+    uint32_t n_buckets;
+    unsigned char *map;   /* NULL: not mapped (first use, or mmap failed) */
     size_t map_len;
     dev_t dev;            /* identity of the opened file, to notice replacement */
     ino_t ino;
     pid_t pid;            /* opener: a forked child reopens */
-    uid_t euid;
+    time_t checked_at;    /* `now` of the last lstat of the path */
     char err[XT_ERR_MAX];
 };
 
@@ -202,6 +213,7 @@ static void store_close(xt_replay *r)
     r->map = NULL;
     r->map_len = 0;
     r->fd = -1;
+    r->ready = 0;
 }
 
 /* Open (creating 0700 if missing) and check the directory.
@@ -244,7 +256,7 @@ static int dir_open(xt_replay *r, uid_t euid)
 /* Open DIR/<euid>.store (created 0600 if missing) and check it: a regular
  * file with one link, owned by the euid, no group/other access.
  * XT_OK with r->fd set; XT_STORE; XT_NOMEM. */
-static int store_open(xt_replay *r)
+static int store_open(xt_replay *r, time_t now)
 {
     uid_t euid = geteuid();
     char name[32];
@@ -276,8 +288,7 @@ static int store_open(xt_replay *r)
             break;
     }
     if (fd < 0) {
-        set_error(r, "cannot open: %s",
-                  errno == ELOOP ? "it is a symlink" : strerror(errno));
+        set_error(r, "cannot open: %s", errno == ELOOP ? "it is a symlink" : strerror(errno));
         goto done;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -290,10 +301,11 @@ static int store_open(xt_replay *r)
         set_error(r, "has %lu hard links, want 1", (unsigned long)st.st_nlink);
     } else {
         r->fd = fd;
+        r->size = (uint64_t)st.st_size;
         r->dev = st.st_dev;
         r->ino = st.st_ino;
         r->pid = getpid();
-        r->euid = euid;
+        r->checked_at = now;
         fd = -1;
         rc = XT_OK;
     }
@@ -307,81 +319,105 @@ done:
 
 static int write_all(int fd, const void *buf, size_t len, off_t off)
 {
-    ssize_t n = pwrite(fd, buf, len, off);
-
-    return n == (ssize_t)len ? 0 : -1;
+    return pwrite(fd, buf, len, off) == (ssize_t)len ? 0 : -1;
 }
 
-/* With the lock held: finish a new or half-created store, check the header,
- * map the file. XT_OK with r->map set; XT_STORE. */
-static int store_map_locked(xt_replay *r)
+/* With the lock held: write the header of a new (empty) store.
+ * XT_OK with *h and r->size set; XT_STORE. */
+static int store_create_locked(xt_replay *r, struct store_header *h)
 {
-    struct store_header h;
-    struct stat st;
-    ssize_t got;
-    int err;
+    unsigned char page[STORE_HEADER_SIZE] = {0};
 
-    if (fstat(r->fd, &st) != 0) {
-        set_error(r, "fstat: %s", strerror(errno));
+    header_init(h, STORE_BUCKETS);
+    memcpy(page, h, sizeof(*h));
+    if (write_all(r->fd, page, sizeof(page), 0) != 0) {
+        set_error(r, "cannot write header: %s", strerror(errno));
         return XT_STORE;
     }
-    if (st.st_size == 0) {
-        /* new file (ours, or a creator that died before writing anything) */
-        unsigned char page[STORE_HEADER_SIZE] = {0};
-
-        header_init(&h, STORE_BUCKETS);
-        memcpy(page, &h, sizeof(h));
-        if (write_all(r->fd, page, sizeof(page), 0) != 0) {
-            set_error(r, "cannot write header: %s", strerror(errno));
-            return XT_STORE;
-        }
-        st.st_size = sizeof(page);
-    }
-    got = pread(r->fd, &h, sizeof(h), 0);
-    if (got != (ssize_t)sizeof(h)) {
-        set_error(r, "file is %llu bytes (truncated or corrupt)",
-                  (unsigned long long)st.st_size);
-        return XT_STORE;
-    }
-    if (header_check(r, &h, (uint64_t)st.st_size) != XT_OK)
-        return XT_STORE;
-    if (h.state == STORE_STATE_INITIALIZING) {
-        /* allocate now so a full /run gives an error here, never SIGBUS later */
-        uint32_t ready = STORE_STATE_READY;
-
-        err = posix_fallocate(r->fd, 0, (off_t)h.file_size);
-        if (err != 0) {
-            set_error(r, "cannot allocate %llu bytes: %s", (unsigned long long)h.file_size,
-                      strerror(err));
-            return XT_STORE;
-        }
-        if (write_all(r->fd, &ready, sizeof(ready), offsetof(struct store_header, state)) != 0) {
-            set_error(r, "cannot write header: %s", strerror(errno));
-            return XT_STORE;
-        }
-    }
-    r->map = mmap(NULL, (size_t)h.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
-    if (r->map == MAP_FAILED) {
-        r->map = NULL;
-        set_error(r, "mmap: %s", strerror(errno));
-        return XT_STORE;
-    }
-    r->map_len = (size_t)h.file_size;
+    r->size = sizeof(page);
     return XT_OK;
 }
 
-/* 1 if the open store can no longer be trusted to be the one the other
- * processes use: we were forked, changed euid, or the path now names another
- * file (removed, replaced) or a file of another size. */
-static int store_stale(const xt_replay *r)
+/* With the lock held: allocate the space of a store in state INITIALIZING
+ * (so a full file system fails here, never with SIGBUS later), then mark it
+ * READY. XT_OK; XT_STORE. */
+static int store_finish_locked(xt_replay *r, const struct store_header *h)
+{
+    uint32_t ready = STORE_STATE_READY;
+    int err = posix_fallocate(r->fd, 0, (off_t)h->file_size);
+
+    if (err != 0) {
+        set_error(r, "cannot allocate %llu bytes: %s", (unsigned long long)h->file_size,
+                  strerror(err));
+        return XT_STORE;
+    }
+    if (write_all(r->fd, &ready, sizeof(ready), offsetof(struct store_header, state)) != 0) {
+        set_error(r, "cannot write header: %s", strerror(errno));
+        return XT_STORE;
+    }
+    r->size = h->file_size;
+    return XT_OK;
+}
+
+/* With the lock held, once per open: read and check the header, finishing a
+ * new or half-created store. XT_OK with r->ready set; XT_STORE. */
+static int store_prepare_locked(xt_replay *r)
+{
+    struct store_header h;
+    struct stat st;
+    ssize_t got = pread(r->fd, &h, sizeof(h), 0);
+
+    if (got == 0) {
+        /* new file (ours, or a creator that died before writing anything) */
+        if (store_create_locked(r, &h) != XT_OK)
+            return XT_STORE;
+    } else if (got != (ssize_t)sizeof(h)) {
+        set_error(r, "file is %lld bytes (truncated or corrupt)", (long long)got);
+        return XT_STORE;
+    } else if (h.state != STORE_STATE_READY || h.file_size != r->size) {
+        /* the size seen before locking may predate a creator's work */
+        if (fstat(r->fd, &st) != 0) {
+            set_error(r, "fstat: %s", strerror(errno));
+            return XT_STORE;
+        }
+        r->size = (uint64_t)st.st_size;
+    }
+    if (header_check(r, &h, r->size) != XT_OK)
+        return XT_STORE;
+    if (h.state == STORE_STATE_INITIALIZING && store_finish_locked(r, &h) != XT_OK)
+        return XT_STORE;
+    r->n_buckets = h.n_buckets;
+    r->ready = 1;
+    return XT_OK;
+}
+
+/* With the lock held, on a handle's second use: map the store. A failed
+ * mmap is not an error: the handle keeps using pread/pwrite. */
+static void store_map_locked(xt_replay *r)
+{
+    void *map = mmap(NULL, (size_t)r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+
+    if (map != MAP_FAILED) {
+        r->map = map;
+        r->map_len = (size_t)r->size;
+    }
+}
+
+/* 1 if a long-lived handle must reopen: we were forked (a child must not
+ * share its parent's lock), or, looked at once per second of `now`, the path
+ * names another file or a file of another size (removed or replaced). */
+static int store_stale(xt_replay *r, time_t now)
 {
     struct stat st;
 
-    if (r->pid != getpid() || r->euid != geteuid())
+    if (r->pid != getpid())
         return 1;
+    if (now == r->checked_at)
+        return 0;
+    r->checked_at = now;
     if (lstat(r->path, &st) != 0)
         return 1;
-    return st.st_dev != r->dev || st.st_ino != r->ino || (uint64_t)st.st_size != r->map_len;
+    return st.st_dev != r->dev || st.st_ino != r->ino || (uint64_t)st.st_size != r->size;
 }
 
 static int lock_store(xt_replay *r)
@@ -403,59 +439,124 @@ static uint64_t load64(const unsigned char *p)
     return v;
 }
 
-/* With the lock held and the store mapped: check and record key.
- * XT_OK (recorded); XT_REPLAYED; XT_STORE_FULL; XT_STORE. */
-static int record_locked(xt_replay *r, const unsigned char *key, time_t expires, time_t now)
+/* The two buckets a key may live in (distinct, so a key has two choices). */
+static void key_buckets(const unsigned char *key, uint32_t n_buckets, uint64_t bucket[2])
 {
-    const struct store_header *h = (const struct store_header *)r->map;
-    struct slot *slots = (struct slot *)(r->map + STORE_HEADER_SIZE);
-    uint64_t mask, bucket[2];
-    struct slot *free_slot[2] = {NULL, NULL};
-    unsigned live[2] = {0, 0};
-    int64_t soonest = INT64_MAX;
-    int pick;
+    uint64_t mask = n_buckets - 1u;
 
-    /* the header is re-checked on every use: a store rewritten in place must
-     * fail closed, not be read as empty */
-    if (header_check(r, h, r->map_len) != XT_OK)
-        return XT_STORE;
-    if (h->state != STORE_STATE_READY) {
-        set_error(r, "corrupt header (state); remove the file");
-        return XT_STORE;
-    }
-    mask = h->n_buckets - 1u;
     bucket[0] = load64(key) & mask;
     bucket[1] = load64(key + 8) & mask;
     if (bucket[1] == bucket[0])
         bucket[1] ^= 1u;
-    for (int b = 0; b < 2; b++) {
-        struct slot *s = slots + bucket[b] * STORE_SLOTS;
+}
 
-        for (unsigned i = 0; i < STORE_SLOTS; i++, s++) {
-            int64_t e = __atomic_load_n(&s->expires, __ATOMIC_ACQUIRE);
+/* Look for key in its two buckets (slots[b] holds bucket b's slots).
+ * XT_REPLAYED if a live entry has it; XT_OK with *pick_bucket, *pick_slot
+ * the free slot to use, in the bucket with fewer live entries;
+ * XT_STORE_FULL if both buckets hold only live entries. */
+static int slots_scan(xt_replay *r, struct slot *const slots[2], const unsigned char *key,
+                      time_t now, int *pick_bucket, unsigned *pick_slot)
+{
+    unsigned live[2] = {0, 0}, free_slot[2] = {STORE_SLOTS, STORE_SLOTS};
+    int64_t soonest = INT64_MAX;
+    int b;
+
+    for (b = 0; b < 2; b++) {
+        for (unsigned i = 0; i < STORE_SLOTS; i++) {
+            int64_t e = __atomic_load_n(&slots[b][i].expires, __ATOMIC_ACQUIRE);
 
             if (e <= (int64_t)now) {
-                if (free_slot[b] == NULL)
-                    free_slot[b] = s;
+                if (free_slot[b] == STORE_SLOTS)
+                    free_slot[b] = i;
                 continue;
             }
-            if (memcmp(s->key, key, SLOT_KEY_LEN) == 0)
+            if (memcmp(slots[b][i].key, key, SLOT_KEY_LEN) == 0)
                 return XT_REPLAYED;
             live[b]++;
             if (e < soonest)
                 soonest = e;
         }
     }
-    pick = free_slot[1] != NULL && (free_slot[0] == NULL || live[1] < live[0]) ? 1 : 0;
-    if (free_slot[pick] == NULL) {
+    b = free_slot[1] < STORE_SLOTS && (free_slot[0] == STORE_SLOTS || live[1] < live[0]);
+    if (free_slot[b] == STORE_SLOTS) {
         set_error(r, "full: all %u slots this token may use hold unexpired tokens (next one "
                   "frees in %lld s)",
                   2 * STORE_SLOTS, (long long)(soonest - (int64_t)now));
         return XT_STORE_FULL;
     }
-    /* key first, then publish it with one aligned store of expires */
-    memcpy(free_slot[pick]->key, key, SLOT_KEY_LEN);
-    __atomic_store_n(&free_slot[pick]->expires, (int64_t)expires, __ATOMIC_RELEASE);
+    *pick_bucket = b;
+    *pick_slot = free_slot[b];
+    return XT_OK;
+}
+
+/* With the lock held: check and record key. A mapped store is used in
+ * place; otherwise the two buckets are read with pread and the new entry is
+ * written with one pwrite of the whole 32-byte slot: a slot never crosses a
+ * page, so the kernel copies it into the page cache in one step and a kill
+ * lands before or after it, never half-way (and the copy runs from key to
+ * expires, so even a torn one would leave the slot free).
+ * XT_OK (recorded); XT_REPLAYED; XT_STORE_FULL; XT_STORE. */
+static int record_locked(xt_replay *r, const unsigned char *key, time_t expires, time_t now)
+{
+    struct slot buf[2][STORE_SLOTS], *slots[2] = {buf[0], buf[1]};
+    uint64_t bucket[2];
+    off_t off[2];
+    unsigned pick_slot = 0;
+    ssize_t got;
+    int pick = 0, rc;
+
+    key_buckets(key, r->n_buckets, bucket);
+    for (int b = 0; b < 2; b++) {
+        off[b] = (off_t)(STORE_HEADER_SIZE + bucket[b] * sizeof(buf[b]));
+        if (r->map != NULL)
+            slots[b] = (struct slot *)(r->map + off[b]);
+        else if ((got = pread(r->fd, buf[b], sizeof(buf[b]), off[b])) != (ssize_t)sizeof(buf[b])) {
+            set_error(r, "cannot read: %s", got < 0 ? strerror(errno) : "file shrank");
+            return XT_STORE;
+        }
+    }
+    rc = slots_scan(r, slots, key, now, &pick, &pick_slot);
+    if (rc != XT_OK)
+        return rc;
+    if (r->map != NULL) {
+        /* key first, then publish it with one aligned store of expires */
+        struct slot *s = &slots[pick][pick_slot];
+
+        memcpy(s->key, key, SLOT_KEY_LEN);
+        __atomic_store_n(&s->expires, (int64_t)expires, __ATOMIC_RELEASE);
+    } else {
+        struct slot s;
+
+        memcpy(s.key, key, SLOT_KEY_LEN);
+        s.expires = (int64_t)expires;
+        if (write_all(r->fd, &s, sizeof(s), off[pick] + (off_t)(pick_slot * sizeof(s))) != 0) {
+            set_error(r, "cannot write: %s", strerror(errno));
+            return XT_STORE;
+        }
+    }
+    return XT_OK;
+}
+
+/* With the lock held: bring the handle to a checked store (first use after
+ * open: the header; later uses: the mapped header, mapping it on the second
+ * use). XT_OK; XT_STORE. */
+static int store_check_locked(xt_replay *r)
+{
+    if (!r->ready)
+        return store_prepare_locked(r);
+    if (r->map == NULL)
+        store_map_locked(r);
+    if (r->map != NULL) {
+        const struct store_header *h = (const struct store_header *)r->map;
+
+        /* a store rewritten in place must fail closed, not read as empty */
+        if (header_check(r, h, r->map_len) != XT_OK)
+            return XT_STORE;
+        if (h->state != STORE_STATE_READY || h->n_buckets != r->n_buckets) {
+            set_error(r, "corrupt header (state); remove the file");
+            return XT_STORE;
+        }
+    }
     return XT_OK;
 }
 
@@ -500,10 +601,10 @@ int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN],
     replay->err[0] = '\0';
     if (expires <= now)
         return XT_EXPIRED; /* nothing left to protect; never recorded */
-    if (replay->fd >= 0 && store_stale(replay))
+    if (replay->fd >= 0 && store_stale(replay, now))
         store_close(replay);
     if (replay->fd < 0) {
-        rc = store_open(replay);
+        rc = store_open(replay, now);
         if (rc != XT_OK)
             goto done;
     }
@@ -511,12 +612,9 @@ int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN],
     if (rc != XT_OK)
         goto done;
     locked = 1;
-    if (replay->map == NULL) {
-        rc = store_map_locked(replay);
-        if (rc != XT_OK)
-            goto done;
-    }
-    rc = record_locked(replay, key, expires, now);
+    rc = store_check_locked(replay);
+    if (rc == XT_OK)
+        rc = record_locked(replay, key, expires, now);
 done:
     if (locked)
         flock(replay->fd, LOCK_UN);

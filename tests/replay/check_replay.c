@@ -349,19 +349,24 @@ START_TEST(test_corrupt_while_open)
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
     make_key(k, 7, 1);
     ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
+    make_key(k, 7, 2);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK); /* second use: mapped */
     fd = open(path, O_RDWR);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(pwrite(fd, zeros, sizeof(zeros), 0), (ssize_t)sizeof(zeros));
     close(fd);
-    make_key(k, 7, 2);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_STORE);
-    ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "all zeros"));
-    /* truncated under an open handle: refused, and no SIGBUS */
-    ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
-    ck_assert_int_eq(truncate(path, 8192), 0);
+    /* overwritten in place: noticed on the very next use */
     make_key(k, 7, 3);
     ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_STORE);
+    ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "all zeros"));
+    /* truncated under an open handle: refused (the next second), no SIGBUS */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
+    make_key(k, 7, 4);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(truncate(path, 8192), 0);
+    make_key(k, 7, 5);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0 + 1), XT_STORE);
     ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "truncated"));
     xt_replay_free(r);
 }
@@ -515,22 +520,32 @@ END_TEST
 /* A long-lived handle follows the store when it is removed or replaced. */
 START_TEST(test_replaced_store_followed)
 {
-    char dir[128], path[160];
-    unsigned char a[XT_REPLAY_KEY_LEN], b[XT_REPLAY_KEY_LEN];
+    char dir[128], path[160], dir2[128], path2[160];
+    unsigned char a[XT_REPLAY_KEY_LEN], b[XT_REPLAY_KEY_LEN], c[XT_REPLAY_KEY_LEN];
     xt_replay *r = NULL;
 
     fresh_dir(dir, sizeof(dir));
     store_path(dir, geteuid(), path, sizeof(path));
     make_key(a, 13, 1);
     make_key(b, 13, 2);
+    make_key(c, 13, 3);
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
     ck_assert_int_eq(xt_replay_use(r, a, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(xt_replay_use(r, a, T0 + 90, T0), XT_REPLAYED); /* now mapped */
     ck_assert_int_eq(unlink(path), 0);
-    /* the long-lived handle records b in the new file, where others look */
-    ck_assert_int_eq(xt_replay_use(r, b, T0 + 90, T0), XT_OK);
-    ck_assert_int_eq(use_once(dir, b, T0 + 90, T0), XT_REPLAYED);
-    ck_assert_int_eq(use_once(dir, a, T0 + 90, T0), XT_OK); /* lost with the file */
-    ck_assert_int_eq(xt_replay_use(r, a, T0 + 90, T0), XT_REPLAYED);
+    /* the path is looked at once per second of `now`: the next second the
+     * long-lived handle records b in the new file, where others look */
+    ck_assert_int_eq(xt_replay_use(r, b, T0 + 90, T0 + 1), XT_OK);
+    ck_assert_int_eq(use_once(dir, b, T0 + 90, T0 + 1), XT_REPLAYED);
+    ck_assert_int_eq(use_once(dir, a, T0 + 90, T0 + 1), XT_OK); /* lost with the file */
+    ck_assert_int_eq(xt_replay_use(r, a, T0 + 90, T0 + 1), XT_REPLAYED);
+    /* replaced by another store renamed over it: c is only in that one */
+    fresh_dir(dir2, sizeof(dir2));
+    store_path(dir2, geteuid(), path2, sizeof(path2));
+    ck_assert_int_eq(use_once(dir2, c, T0 + 90, T0 + 2), XT_OK);
+    ck_assert_int_eq(rename(path2, path), 0);
+    ck_assert_int_eq(xt_replay_use(r, c, T0 + 90, T0 + 3), XT_REPLAYED);
+    ck_assert_int_eq(xt_replay_use(r, b, T0 + 90, T0 + 3), XT_OK);
     xt_replay_free(r);
 }
 END_TEST
