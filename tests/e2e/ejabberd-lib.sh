@@ -4,7 +4,9 @@
 #
 #   ejt_setup NAME       e2e_init + keys: writes $CONF (pam_xtoken.conf made
 #                        by `xtoken keygen`, replay = $E2E_DIR/replay), the
-#                        users file $USERS (alice, bob), picks $EJD_USER.
+#                        users file $USERS (alice, bob), picks $EJD_USER,
+#                        points $XTOKEN at a private copy (ejt_stage).
+#   ejt_stage FILE       copy a build artefact to $E2E_DIR/bin, print the path.
 #   mint JID [AT]        print a token for JID (xtoken issue [--at AT]).
 #   tamper TOKEN         print TOKEN with one signature character changed.
 #   expect_login accept|refuse DESC JID TOKEN
@@ -34,6 +36,7 @@ EJT_DOMAIN=localhost
 ejt_setup() {
     e2e_init "$1"
     [ -x "$XTOKEN" ] || { echo "$1: $XTOKEN is missing: run make" >&2; exit 2; }
+    XTOKEN=$(ejt_stage "$XTOKEN") || exit 2
     # Run ejabberd as its own system user when we can (root, user exists):
     # that is how the Debian service runs it, and it proves the file
     # permissions the README recommends (root:ejabberd 0640) are enough.
@@ -67,19 +70,16 @@ ejt_setup() {
     mv "$CONF.new" "$CONF"
 }
 
-# A copy of a build artefact the ejabberd user can read (the source tree may
-# sit in a directory it cannot enter, e.g. /root); the path itself if it can.
-ejt_reachable() {
+# ejt_stage FILE: print the path of a private copy of a build artefact in
+# $E2E_DIR/bin. A copy because the ejabberd user may not be able to enter
+# the source tree (e.g. /root), and because a `make` run by someone else
+# during the test must not swap the binary under a running server.
+ejt_stage() {
     local file=$1 copy
-    if e2e_readable_by "$EJD_USER" "$file"; then
-        echo "$file"
-        return
-    fi
     mkdir -p "$E2E_DIR/bin"
     chmod 0755 "$E2E_DIR/bin"
     copy=$E2E_DIR/bin/$(basename "$file")
-    cp "$file" "$copy"
-    chmod 0755 "$copy"
+    cp "$file" "$copy" && chmod 0755 "$copy" || return 1
     echo "$copy"
 }
 
