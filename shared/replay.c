@@ -61,16 +61,16 @@
 
 #include "xtoken.h"
 
-#define STORE_MAGIC "XTREPLAY"
-#define STORE_MAGIC_LEN 8
-#define STORE_VERSION 1u
-#define STORE_HEADER_SIZE 4096u
-#define STORE_SLOTS 32u              /* slots per bucket: 1 KiB per bucket */
-#define STORE_BUCKETS 4096u          /* 131,072 entries, 4 MiB + 4 KiB */
-#define STORE_BUCKETS_MAX (1u << 20) /* what an opener accepts from a header */
+#define STORE_MAGIC              "XTREPLAY"
+#define STORE_MAGIC_LEN          8
+#define STORE_VERSION            1u
+#define STORE_HEADER_SIZE        4096u
+#define STORE_SLOTS              32u        /* slots per bucket: 1 KiB per bucket */
+#define STORE_BUCKETS            4096u      /* 131,072 entries, 4 MiB + 4 KiB */
+#define STORE_BUCKETS_MAX        (1u << 20) /* what an opener accepts from a header */
 #define STORE_STATE_INITIALIZING 0x494e4954u
-#define STORE_STATE_READY 0x52454459u
-#define SLOT_KEY_LEN 24 /* 192 bits of the HMAC identify a token */
+#define STORE_STATE_READY        0x52454459u
+#define SLOT_KEY_LEN             24 /* 192 bits of the HMAC identify a token */
 
 struct slot {
     unsigned char key[SLOT_KEY_LEN];
@@ -96,17 +96,17 @@ _Static_assert(sizeof(struct store_header) == 56, "header layout");
 
 struct xt_replay {
     char *dir;
-    char *path;           /* dir/<euid>.store, built when the store is opened */
-    int fd;               /* -1: not open */
-    int ready;            /* header checked (and creation finished) since open */
-    uint64_t size;        /* file size as last seen */
+    char *path;    /* dir/<euid>.store, built when the store is opened */
+    int fd;        /* -1: not open */
+    int ready;     /* header checked (and creation finished) since open */
+    uint64_t size; /* file size as last seen */
     uint32_t n_buckets;
-    unsigned char *map;   /* NULL: not mapped (first use, or mmap failed) */
+    unsigned char *map; /* NULL: not mapped (first use, or mmap failed) */
     size_t map_len;
-    dev_t dev;            /* identity of the opened file, to notice replacement */
+    dev_t dev; /* identity of the opened file, to notice replacement */
     ino_t ino;
-    pid_t pid;            /* opener: a forked child reopens */
-    time_t checked_at;    /* `now` of the last lstat of the path */
+    pid_t pid;         /* opener: a forked child reopens */
+    time_t checked_at; /* `now` of the last lstat of the path */
     char err[XT_ERR_MAX];
 };
 
@@ -479,7 +479,8 @@ static int slots_scan(xt_replay *r, struct slot *const slots[2], const unsigned 
     }
     b = free_slot[1] < STORE_SLOTS && (free_slot[0] == STORE_SLOTS || live[1] < live[0]);
     if (free_slot[b] == STORE_SLOTS) {
-        set_error(r, "full: all %u slots this token may use hold unexpired tokens (next one "
+        set_error(r,
+                  "full: all %u slots this token may use hold unexpired tokens (next one "
                   "frees in %lld s)",
                   2 * STORE_SLOTS, (long long)(soonest - (int64_t)now));
         return XT_STORE_FULL;

@@ -19,11 +19,11 @@
 #include "xtoken.h"
 
 #define STORE_BYTES (4096 + 4096 * 32 * 32) /* header + buckets x slots x 32 bytes */
-#define NOBODY 65534
-#define T0 ((time_t)1700000000)
+#define NOBODY      65534
+#define T0          ((time_t)1700000000)
 
-static char base_dir[64];      /* per-run temp dir, removed at the end */
-static unsigned test_counter;  /* fresh directory names within a test process */
+static char base_dir[64];     /* per-run temp dir, removed at the end */
+static unsigned test_counter; /* fresh directory names within a test process */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -665,8 +665,8 @@ START_TEST(test_8_procs_2000_keys)
         close(start[0]);
         close(start[1]);
         reap(pids, 8, counts);
-        ck_assert_msg(counts[0] == 8, "phase %d: %d of 8 children got every answer right",
-                      phase, counts[0]);
+        ck_assert_msg(counts[0] == 8, "phase %d: %d of 8 children got every answer right", phase,
+                      counts[0]);
     }
 }
 END_TEST
@@ -715,8 +715,7 @@ START_TEST(test_kill_9_writers)
             kill(pid[w], SIGKILL);
             ck_assert_int_eq(waitpid(pid[w], &status, 0), pid[w]);
             /* a writer that finished is fine; none may crash on its own */
-            ck_assert(WIFSIGNALED(status) ? WTERMSIG(status) == SIGKILL
-                                          : WEXITSTATUS(status) == 0);
+            ck_assert(WIFSIGNALED(status) ? WTERMSIG(status) == SIGKILL : WEXITSTATUS(status) == 0);
         }
     }
     /* the store still works, and every key is accepted at most once */
