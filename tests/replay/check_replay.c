@@ -773,11 +773,122 @@ START_TEST(test_non_root_user_in_sticky_dir)
 }
 END_TEST
 
+/* ---- through xt_verify, with real tokens ------------------------------- */
+
+#define JID "alice@example.org"
+#define KEYS                                                                                       \
+    "otp_seed = XVGR73KMZH2M4XMY\ntoken_secret = JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7\nwindow = 1\n"
+
+static xt_config *test_config(void)
+{
+    xt_config *cfg = NULL;
+    char err[XT_ERR_MAX] = "";
+
+    ck_assert_msg(xt_config_parse(KEYS, strlen(KEYS), "test.conf", &cfg, err, sizeof(err)) == XT_OK,
+                  "config: %s", err);
+    return cfg;
+}
+
+static int verify_once(const xt_config *cfg, const char *dir, const char *jid, const char *tok,
+                       time_t now)
+{
+    xt_replay *r = NULL;
+    int rc;
+
+    ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
+    rc = xt_verify(cfg, r, jid, tok, strlen(tok), now);
+    xt_replay_free(r);
+    return rc;
+}
+
+START_TEST(test_verify_real_tokens)
+{
+    char dir[128], tok[XT_TOKEN_MAX + 1], tok2[XT_TOKEN_MAX + 1];
+    xt_config *cfg = test_config();
+    xt_replay *r = NULL;
+
+    fresh_dir(dir, sizeof(dir));
+    ck_assert_int_eq(xt_issue(cfg, JID, T0, tok, sizeof(tok)), XT_OK);
+    ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
+    ck_assert_int_eq(xt_verify(cfg, r, JID, tok, strlen(tok), T0), XT_OK);
+    ck_assert_int_eq(xt_verify(cfg, r, JID, tok, strlen(tok), T0), XT_REPLAYED);
+    /* another process's handle, and for as long as the token is valid */
+    ck_assert_int_eq(verify_once(cfg, dir, JID, tok, T0 + 1), XT_REPLAYED);
+    ck_assert_int_eq(verify_once(cfg, dir, JID, tok, T0 + 30), XT_REPLAYED);
+    /* without a store (replay = off) it is accepted again */
+    ck_assert_int_eq(xt_verify(cfg, NULL, JID, tok, strlen(tok), T0), XT_OK);
+    /* two tokens for the same JID in the same step (two browser tabs):
+     * each works once */
+    ck_assert_int_eq(xt_issue(cfg, JID, T0, tok, sizeof(tok)), XT_OK);
+    ck_assert_int_eq(xt_issue(cfg, JID, T0, tok2, sizeof(tok2)), XT_OK);
+    ck_assert_str_ne(tok, tok2);
+    ck_assert_int_eq(xt_verify(cfg, r, JID, tok, strlen(tok), T0), XT_OK);
+    ck_assert_int_eq(verify_once(cfg, dir, JID, tok2, T0), XT_OK);
+    ck_assert_int_eq(verify_once(cfg, dir, JID, tok, T0), XT_REPLAYED);
+    ck_assert_int_eq(xt_verify(cfg, r, JID, tok2, strlen(tok2), T0 + 1), XT_REPLAYED);
+    xt_replay_free(r);
+    xt_config_free(cfg);
+}
+END_TEST
+
+/* Only a token that passed every other check reaches the store: refused
+ * tokens neither create nor touch it. */
+START_TEST(test_verify_refused_tokens_not_recorded)
+{
+    char dir[128], tok[XT_TOKEN_MAX + 1], bad[XT_TOKEN_MAX + 1];
+    struct stat st;
+    xt_config *cfg = test_config();
+
+    fresh_dir(dir, sizeof(dir));
+    ck_assert_int_eq(xt_issue(cfg, JID, T0, tok, sizeof(tok)), XT_OK);
+    ck_assert_int_eq(verify_once(cfg, dir, "bob@example.org", tok, T0), XT_BAD_SIGNATURE);
+    ck_assert_int_eq(verify_once(cfg, dir, JID, "12345678garbage", T0), XT_MALFORMED);
+    ck_assert_int_eq(verify_once(cfg, dir, JID, tok, T0 + 3600), XT_EXPIRED);
+    snprintf(bad, sizeof(bad), "%s", tok);
+    bad[strlen(bad) - 2] = bad[strlen(bad) - 2] == 'A' ? 'B' : 'A';
+    ck_assert_int_ne(verify_once(cfg, dir, JID, bad, T0), XT_OK);
+    ck_assert_int_eq(lstat(dir, &st), -1); /* never even created */
+    ck_assert_int_eq(verify_once(cfg, dir, JID, tok, T0), XT_OK);
+    ck_assert_int_eq(verify_once(cfg, dir, JID, tok, T0), XT_REPLAYED);
+    xt_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_verify_race_16_same_token)
+{
+    char dir[128], tok[XT_TOKEN_MAX + 1];
+    xt_config *cfg = test_config();
+    pid_t pids[16];
+    int counts[8], start[2];
+
+    fresh_dir(dir, sizeof(dir));
+    for (int round = 0; round < 5; round++) {
+        ck_assert_int_eq(xt_issue(cfg, JID, T0, tok, sizeof(tok)), XT_OK);
+        ck_assert_int_eq(pipe(start), 0);
+        for (int i = 0; i < 16; i++) {
+            pids[i] = fork();
+            ck_assert_int_ge(pids[i], 0);
+            if (pids[i] == 0) {
+                wait_start(start);
+                _exit(status_code(verify_once(cfg, dir, JID, tok, T0)));
+            }
+        }
+        close(start[0]);
+        close(start[1]);
+        reap(pids, 16, counts);
+        ck_assert_int_eq(counts[0], 1);
+        ck_assert_int_eq(counts[1], 15);
+    }
+    xt_config_free(cfg);
+}
+END_TEST
+
 static Suite *replay_suite(void)
 {
     Suite *s = suite_create("replay");
     TCase *single = tcase_create("single");
     TCase *multi = tcase_create("multi");
+    TCase *verify = tcase_create("verify");
 
     tcase_add_unchecked_fixture(single, base_setup, base_teardown);
     tcase_set_timeout(single, 60);
@@ -804,6 +915,13 @@ static Suite *replay_suite(void)
     tcase_add_test(multi, test_kill_9_writers);
     tcase_add_test(multi, test_non_root_user_in_sticky_dir);
     suite_add_tcase(s, multi);
+
+    tcase_add_unchecked_fixture(verify, base_setup, base_teardown);
+    tcase_set_timeout(verify, 60);
+    tcase_add_test(verify, test_verify_real_tokens);
+    tcase_add_test(verify, test_verify_refused_tokens_not_recorded);
+    tcase_add_test(verify, test_verify_race_16_same_token);
+    suite_add_tcase(s, verify);
     return s;
 }
 
