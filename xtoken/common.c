@@ -40,13 +40,27 @@ static int parse_unix_seconds(const char *text, time_t *out)
 static int apply_option(const char *name, int opt, const char *value, struct cli_opts *opts)
 {
     switch (opt) {
-    case 'c': opts->config = value; break;
-    case 'u': opts->users = value; break;
-    case 'd': opts->domain = value; break;
-    case 'p': opts->protocol = value; break;
-    case 'n': opts->no_replay = 1; break;
-    case 'v': opts->verbose = 1; break;
-    case 'h': opts->help = 1; break;
+    case 'c':
+        opts->config = value;
+        break;
+    case 'u':
+        opts->users = value;
+        break;
+    case 'd':
+        opts->domain = value;
+        break;
+    case 'p':
+        opts->protocol = value;
+        break;
+    case 'n':
+        opts->no_replay = 1;
+        break;
+    case 'v':
+        opts->verbose = 1;
+        break;
+    case 'h':
+        opts->help = 1;
+        break;
     case 'a':
         if (!parse_unix_seconds(value, &opts->at)) {
             tool_error("%s: --at wants unix seconds (a non-negative integer), got '%s'", name,
@@ -54,7 +68,8 @@ static int apply_option(const char *name, int opt, const char *value, struct cli
             return EXIT_USAGE;
         }
         break;
-    default: return EXIT_USAGE;
+    default:
+        return EXIT_USAGE;
     }
     return EXIT_OK;
 }
@@ -114,8 +129,7 @@ int cli_parse(const char *name, int argc, char **argv, unsigned allowed, int tak
         return EXIT_USAGE;
     }
     if (optind < argc) {
-        tool_error("%s: unexpected argument '%s' (see xtoken %s --help)", name, argv[optind],
-                   name);
+        tool_error("%s: unexpected argument '%s' (see xtoken %s --help)", name, argv[optind], name);
         return EXIT_USAGE;
     }
     return EXIT_OK;

@@ -71,14 +71,17 @@ int cmd_isuser(int argc, char **argv)
     if (tool_load_config(opts.config, &cfg) != XT_OK)
         goto done;
     status = xt_user_exists(cfg, opts.users, opts.jid, err, sizeof err);
-    if (status == XT_OK) {
+    switch (xt_status_class(status)) {
+    case XT_CLASS_OK:
         rc = EXIT_OK;
-    } else if (status == XT_UNKNOWN_USER || status == XT_UNKNOWN_DOMAIN ||
-               status == XT_BAD_USER) {
+        break;
+    case XT_CLASS_NO_USER:
         rc = EXIT_REFUSED;
         tool_error("isuser: %s", xt_strerror(status));
-    } else {
+        break;
+    default:
         tool_error("isuser: %s", err[0] ? err : xt_strerror(status));
+        break;
     }
 done:
     xt_config_free(cfg);

@@ -140,25 +140,30 @@ static int answer_auth(struct extauth_ctx *ctx, const struct extauth_request *re
     char jid[XT_JID_MAX + 1] = "";
     char shown[128];
     int status = xt_jid_make(req->user, req->server, jid, sizeof jid);
+    enum xt_class class;
 
+    if (status != XT_OK) /* not a valid JID: log what came, escaped */
+        tool_printable(req->user, strlen(req->user), shown, sizeof shown);
+    else
+        snprintf(shown, sizeof shown, "%s", jid);
     if (status == XT_OK)
         status = xt_verify(ctx->cfg, ctx->replay, jid, req->password, req->password_len, now);
-    if (status == XT_OK) {
+    class = xt_status_class(status);
+    if (class == XT_CLASS_OK) {
         if (ctx->verbose)
             log_msg(LOG_INFO, "auth: accepted token for %s", jid);
         ctx->last_error[0] = '\0'; /* working again: log the next problem */
         return 1;
     }
-    if (status == XT_STORE || status == XT_STORE_FULL) {
+    if (class == XT_CLASS_REFUSED || class == XT_CLASS_NO_USER) {
+        log_msg(LOG_NOTICE, "auth: refused token for %s: %s", shown, xt_strerror(status));
+    } else { /* the token could not be checked: log it once, not per request */
         char message[EXTAUTH_MSG_MAX];
-        snprintf(message, sizeof message, "replay store: %s: %s", xt_strerror(status),
-                 xt_replay_error(ctx->replay));
+        snprintf(message, sizeof message, "auth: cannot check tokens: %s%s%s", xt_strerror(status),
+                 status == XT_STORE || status == XT_STORE_FULL ? ": " : "",
+                 status == XT_STORE || status == XT_STORE_FULL ? xt_replay_error(ctx->replay) : "");
         log_problem(ctx, LOG_ERR, message);
     }
-    if (jid[0] == '\0') /* not a valid JID: show what came, escaped */
-        tool_printable(req->user, strlen(req->user), shown, sizeof shown);
-    log_msg(LOG_NOTICE, "auth: refused token for %s: %s", jid[0] ? jid : shown,
-            xt_strerror(status));
     return 0;
 }
 
@@ -184,9 +189,12 @@ int extauth_answer(struct extauth_ctx *ctx, const struct extauth_request *req, t
     if (ctx->cfg == NULL)
         return 0; /* missing or bad config: already logged once */
     switch (req->kind) {
-    case EXTAUTH_AUTH: return answer_auth(ctx, req, now);
-    case EXTAUTH_ISUSER: return answer_isuser(ctx, req);
-    default: return 0; /* we never change or create accounts */
+    case EXTAUTH_AUTH:
+        return answer_auth(ctx, req, now);
+    case EXTAUTH_ISUSER:
+        return answer_isuser(ctx, req);
+    default:
+        return 0; /* we never change or create accounts */
     }
 }
 
@@ -194,7 +202,7 @@ static void on_terminate(int sig)
 {
     (void)sig;
     if (extauth_waiting)
-        _exit(EXIT_OK); /* idle in read(): nothing half-done, nothing to write */
+        _exit(EXIT_OK);         /* idle in read(): nothing half-done, nothing to write */
     extauth_stop_requested = 1; /* busy: finish this reply, stop before reading */
 }
 
@@ -269,9 +277,9 @@ int cmd_extauth(int argc, char **argv)
     struct cli_opts opts;
     struct extauth_ctx ctx;
     int out_fd = -1;
-    int rc = cli_parse("extauth", argc, argv,
-                       OPT_CONFIG | OPT_PROTOCOL | OPT_USERS | OPT_NO_REPLAY | OPT_VERBOSE, 0,
-                       &opts);
+    int rc =
+        cli_parse("extauth", argc, argv,
+                  OPT_CONFIG | OPT_PROTOCOL | OPT_USERS | OPT_NO_REPLAY | OPT_VERBOSE, 0, &opts);
 
     extauth_ctx_init(&ctx);
     if (rc != EXIT_OK || opts.help) {

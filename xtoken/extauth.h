@@ -24,9 +24,9 @@
 
 #include "xtoken.h"
 
-#define EXTAUTH_FRAME_MAX 65535 /* a 2-byte length */
-#define EXTAUTH_LINE_MAX 65535  /* longest line mode request, without the newline */
-#define EXTAUTH_MSG_MAX (XT_ERR_MAX + 64) /* one log message */
+#define EXTAUTH_FRAME_MAX 65535             /* a 2-byte length */
+#define EXTAUTH_LINE_MAX  65535             /* longest line mode request, without the newline */
+#define EXTAUTH_MSG_MAX   (XT_ERR_MAX + 64) /* one log message */
 
 enum extauth_protocol {
     EXTAUTH_EJABBERD, /* 2-byte big-endian length + text; reply 00 02 00 0N */
@@ -34,15 +34,15 @@ enum extauth_protocol {
 };
 
 enum extauth_kind {
-    EXTAUTH_MALFORMED, /* unknown command, missing field, NUL byte */
-    EXTAUTH_AUTH,      /* auth:U:S:P */
-    EXTAUTH_ISUSER,    /* isuser:U:S */
+    EXTAUTH_MALFORMED,   /* unknown command, missing field, NUL byte */
+    EXTAUTH_AUTH,        /* auth:U:S:P */
+    EXTAUTH_ISUSER,      /* isuser:U:S */
     EXTAUTH_UNSUPPORTED, /* setpass, tryregister, removeuser, removeuser3: answer 0 */
 };
 
 struct extauth_request {
     enum extauth_kind kind;
-    const char *user;     /* NUL-terminated, inside the parsed buffer */
+    const char *user; /* NUL-terminated, inside the parsed buffer */
     const char *server;
     const char *password; /* auth only; may contain ':' */
     size_t password_len;
@@ -63,13 +63,13 @@ struct extauth_ctx {
     const char *config_path; /* NULL: use cfg as set, never reload */
     const char *users;       /* users policy for isuser: any, nss or a path */
     int no_replay;
-    int verbose;             /* log every answer, not only refusals */
+    int verbose; /* log every answer, not only refusals */
 
     /* state */
-    xt_config *cfg;          /* NULL while the config is missing or bad: answer 0 */
-    xt_replay *replay;       /* kept open across requests; NULL: no replay checks */
+    xt_config *cfg;    /* NULL while the config is missing or bad: answer 0 */
+    xt_replay *replay; /* kept open across requests; NULL: no replay checks */
     struct extauth_file_id loaded_id;
-    time_t last_check;       /* when the config file was last stat'ed */
+    time_t last_check;                /* when the config file was last stat'ed */
     char last_error[EXTAUTH_MSG_MAX]; /* last problem logged, so each is logged once */
 };
 

@@ -29,8 +29,9 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(int argc, char **argv);
     } commands[] = {
-        {"keygen", cmd_keygen},         {"issue", cmd_issue},   {"verify", cmd_verify},
-        {"check-config", cmd_check_config}, {"isuser", cmd_isuser}, {"extauth", cmd_extauth},
+        {"keygen", cmd_keygen}, {"issue", cmd_issue},
+        {"verify", cmd_verify}, {"check-config", cmd_check_config},
+        {"isuser", cmd_isuser}, {"extauth", cmd_extauth},
     };
 
     if (argc < 2) {

@@ -78,22 +78,18 @@ static size_t read_stdin(char *buf, size_t cap)
     }
 }
 
-/* Exit code for a verification status: refusals are 1, failures to check
- * at all (config, store, system) are 2. */
-static int verify_exit_code(int status)
+/* Exit code for a status, by the library's one classification: the token
+ * or user is refused (1), or it could not be checked at all (2). */
+static int status_exit_code(int status)
 {
-    switch (status) {
-    case XT_OK: return EXIT_OK;
-    case XT_MALFORMED:
-    case XT_EXPIRED:
-    case XT_NOT_YET_VALID:
-    case XT_BAD_OTP:
-    case XT_BAD_SIGNATURE:
-    case XT_REPLAYED:
-    case XT_BAD_USER:
-    case XT_UNKNOWN_DOMAIN:
-    case XT_UNKNOWN_USER: return EXIT_REFUSED;
-    default: return EXIT_USAGE;
+    switch (xt_status_class(status)) {
+    case XT_CLASS_OK:
+        return EXIT_OK;
+    case XT_CLASS_REFUSED:
+    case XT_CLASS_NO_USER:
+        return EXIT_REFUSED;
+    default:
+        return EXIT_USAGE;
     }
 }
 
@@ -132,12 +128,11 @@ int cmd_verify(int argc, char **argv)
     /* Longer than a token can be: let the library call it malformed. */
     status = xt_verify(cfg, replay, opts.jid, token, len > XT_TOKEN_MAX ? XT_TOKEN_MAX + 1 : len,
                        opts.at);
-    rc = verify_exit_code(status);
+    rc = status_exit_code(status);
     if (status == XT_STORE || status == XT_STORE_FULL)
         tool_error("verify: replay store: %s", xt_replay_error(replay));
     else if (status != XT_OK)
-        tool_error("verify: %s: %s", rc == EXIT_REFUSED ? "refused" : "error",
-                   xt_strerror(status));
+        tool_error("verify: %s: %s", rc == EXIT_REFUSED ? "refused" : "error", xt_strerror(status));
 done:
     OPENSSL_cleanse(token, sizeof token);
     xt_replay_free(replay);

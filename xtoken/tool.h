@@ -12,18 +12,18 @@
 #endif
 
 /* Exit codes of every subcommand. */
-#define EXIT_OK 0
+#define EXIT_OK      0
 #define EXIT_REFUSED 1 /* token refused, user does not exist */
-#define EXIT_USAGE 2   /* bad command line, config or system error */
+#define EXIT_USAGE   2 /* bad command line, config or system error */
 
 /* Which options a subcommand accepts (bits for cli_parse). */
-#define OPT_CONFIG (1u << 0)
-#define OPT_AT (1u << 1)
+#define OPT_CONFIG    (1u << 0)
+#define OPT_AT        (1u << 1)
 #define OPT_NO_REPLAY (1u << 2)
-#define OPT_USERS (1u << 3)
-#define OPT_DOMAIN (1u << 4)
-#define OPT_PROTOCOL (1u << 5)
-#define OPT_VERBOSE (1u << 6)
+#define OPT_USERS     (1u << 3)
+#define OPT_DOMAIN    (1u << 4)
+#define OPT_PROTOCOL  (1u << 5)
+#define OPT_VERBOSE   (1u << 6)
 
 struct cli_opts {
     const char *config;   /* --config, default XT_DEFAULT_CONFIG */
@@ -33,7 +33,7 @@ struct cli_opts {
     time_t at;            /* --at, else time(NULL) at parse time */
     int no_replay;
     int verbose;
-    int help; /* --help was given: the caller prints its usage, exits 0 */
+    int help;        /* --help was given: the caller prints its usage, exits 0 */
     const char *jid; /* the positional JID argument (commands that take one) */
 };
 

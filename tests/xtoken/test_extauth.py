@@ -74,6 +74,19 @@ class Common:
         self.assert_clean_exit(ext, 3)
         self.assertTrue(os.listdir(replay_dir))  # the store lives where the config says
 
+    def test_unusable_replay_store_answers_no_logs_once(self):
+        not_a_dir = os.path.join(self.dir, "store-is-a-file")
+        with open(not_a_dir, "w") as f:
+            f.write("x")
+        write_config(self.conf, config_text(replay=not_a_dir))
+        ext = self.start("--verbose")
+        for _ in range(4):
+            self.assertEqual(ext.ask("auth:alice:localhost:" + token()), 0)
+        self.assertEqual(ext.ask("isuser:alice:localhost"), 1)  # needs no store
+        self.assertEqual(ext.stderr().count("cannot check tokens"), 1, ext.stderr())
+        self.assertEqual(ext.ask("auth:alice:localhost:" + "junk"), 0)  # refusals still work
+        self.assert_clean_exit(ext, 6)
+
     def test_isuser_policies(self):
         users = os.path.join(self.dir, "users")
         with open(users, "w") as f:
