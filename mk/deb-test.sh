@@ -30,7 +30,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/deb-test.XXXXXX")
 cleanup() {
     rc=$?
     rm -f "$PAMD_JID" "$PAMD_LOCAL"
-    if is_installed; then dpkg --purge "$PKG" >/dev/null 2>&1 || true; fi
+    if dpkg-query -W "$PKG" >/dev/null 2>&1; then dpkg --purge "$PKG" >/dev/null 2>&1 || true; fi
     if [ -e "$tmp/saved.conf" ]; then mv "$tmp/saved.conf" "$CONF"; fi
     rm -rf "$tmp"
     [ $rc = 0 ] || echo "deb-test: FAILED (exit $rc)" >&2
@@ -61,6 +61,7 @@ if [ -f "$top/etc/prosody/mod_auth_xtoken.lua" ]; then
     grep -qx /usr/lib/prosody/modules/mod_auth_xtoken.lua "$tmp/contents" \
         || fail "package lacks the Prosody provider"
 fi
+grep -qx /usr/share/doc/libpam-xtoken/README.md.gz "$tmp/contents" || fail "package lacks README.md"
 grep -q '^/usr/share/doc/libpam-xtoken/examples/.' "$tmp/contents" || fail "package has no examples"
 grep -q '^/etc/' "$tmp/contents" && fail "package ships files in /etc (secrets must be generated)"
 say "contents ok ($(grep -vc '/$' "$tmp/contents") files)"
@@ -183,9 +184,16 @@ for field in "Stack protected" "Fortify Source functions" "Read-only relocations
 done
 say "hardening: PIE (xtoken), stack protector, fortify, RELRO, BIND_NOW"
 
-# ---- purge: everything it added is gone --------------------------------------
+# ---- upgrade (reinstall) and remove keep the config; purge removes all -------
 dpkg -L "$PKG" > "$tmp/files"
 rm -f "$PAMD_JID" "$PAMD_LOCAL"     # the sysadmin's own files, not the package's
+conf_sum=$(sha256sum < "$CONF")
+dpkg -i "$deb" > /dev/null
+[ "$(sha256sum < "$CONF")" = "$conf_sum" ] || fail "reinstalling changed $CONF"
+dpkg --remove "$PKG" > /dev/null
+[ -e /usr/bin/xtoken ] && fail "remove left /usr/bin/xtoken"
+[ "$(sha256sum < "$CONF")" = "$conf_sum" ] || fail "remove changed or deleted $CONF"
+say "reinstall and remove keep $CONF unchanged"
 say "dpkg --purge $PKG"
 dpkg --purge "$PKG"
 is_installed && fail "$PKG still installed"
