@@ -130,14 +130,18 @@ int xt_users_policy_check(const char *policy);
 
 typedef struct xt_replay xt_replay;
 
-/* A handle on the store in dir. Does no I/O: the store is opened (and the
- * directory created 0700 if missing) on first use. XT_OK; XT_NOMEM. */
+/* A handle on the store in dir (DIR/<euid>.store). Does no I/O: the store is
+ * opened (and the directory created 0700 if missing) on first use and kept
+ * open; a long-lived handle reopens it after a fork or once it notices (at
+ * most a second later) that the file was removed or replaced. One handle per
+ * thread. XT_OK; XT_NOMEM. */
 int xt_replay_new(const char *dir, xt_replay **replay);
 void xt_replay_free(xt_replay *replay);
 
 /* Record key as used until `expires` (unix seconds).
  * XT_OK on first use; XT_REPLAYED if already recorded and not expired;
- * XT_STORE_FULL; XT_STORE (unsafe, corrupt or unreadable: detail in
+ * XT_EXPIRED if expires <= now (nothing recorded); XT_STORE_FULL (never
+ * evicts a valid entry); XT_STORE (unsafe, corrupt or unreadable: detail in
  * xt_replay_error); XT_NOMEM. */
 #define XT_REPLAY_KEY_LEN 32
 int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires,
