@@ -53,14 +53,15 @@ if id ejabberd >/dev/null 2>&1 && e2e_readable_by ejabberd "$MODULE"; then
 fi
 
 step "Writing fresh secrets: build/xtoken keygen > $CONF"
-mkdir -m 0700 "$E2E_DIR/replay"
+# The replay store directory, laid out like the package's /run/pam_xtoken.
+mkdir "$E2E_DIR/replay"
+chmod 1733 "$E2E_DIR/replay"
 {
     echo "replay = $E2E_DIR/replay"
     "$XTOKEN" keygen
 } >"$CONF" || die "xtoken keygen failed"
 if [ -n "$EJD_USER" ]; then
     chmod 0711 "$E2E_DIR"
-    chown ejabberd: "$E2E_DIR/replay"
     chown root:ejabberd "$CONF"
     chmod 0640 "$CONF"
 else

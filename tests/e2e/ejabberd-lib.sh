@@ -50,10 +50,11 @@ ejt_setup() {
     CONF=$E2E_DIR/pam_xtoken.conf
     USERS=$E2E_DIR/users
     REPLAY=$E2E_DIR/replay
-    # The replay store directory, owned by the service user, 0700 (what a
-    # verifier creates itself when the directory is missing).
-    mkdir -m 0700 "$REPLAY"
-    [ -z "$EJD_USER" ] || chown "$EJD_USER:" "$REPLAY"
+    # The replay store directory laid out like the package's /run/pam_xtoken
+    # (tmpfiles.d: root-owned, 1733): each service user creates its own
+    # store file inside but cannot list or delete others'.
+    mkdir "$REPLAY"
+    chmod 1733 "$REPLAY"
     {
         echo "replay = $REPLAY"
         "$XTOKEN" keygen
