@@ -157,12 +157,23 @@ chgrp root "$CONF"
 say "user nobody (group read on the config) verifies once, replay refused, own store in $REPLAY_DIR"
 
 # ---- man pages ------------------------------------------------------------------
+# Minimal images (debian:*-slim) tell dpkg not to install man pages: then
+# render the pages from the package instead of from /usr/share/man.
+man_from_deb=
+if grep -qs '^path-exclude.*/usr/share/man' /etc/dpkg/dpkg.cfg /etc/dpkg/dpkg.cfg.d/*; then
+    say "dpkg excludes /usr/share/man here: rendering the pages from the .deb"
+    dpkg-deb -x "$deb" "$tmp/root"
+    man_from_deb=$tmp/root/usr/share/man
+fi
 for page in "8 pam_xtoken" "5 pam_xtoken.conf" "1 xtoken"; do
-    set -- $page
-    LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings "$1" "$2" > "$tmp/man.txt" 2> "$tmp/man.err" \
-        || fail "man $1 $2"
-    [ ! -s "$tmp/man.err" ] || { cat "$tmp/man.err" >&2; fail "man $1 $2: warnings"; }
-    grep -q "^NAME" "$tmp/man.txt" && grep -q "$2" "$tmp/man.txt" || fail "man $1 $2 renders badly"
+    read -r sec name <<< "$page"
+    man_args=("$sec" "$name")
+    [ -z "$man_from_deb" ] || man_args=(-l "$man_from_deb/man$sec/$name.$sec.gz")
+    LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings "${man_args[@]}" > "$tmp/man.txt" 2> "$tmp/man.err" \
+        || fail "man $sec $name"
+    [ ! -s "$tmp/man.err" ] || { cat "$tmp/man.err" >&2; fail "man $sec $name: warnings"; }
+    grep -q "^NAME" "$tmp/man.txt" && grep -q "^ *$name " "$tmp/man.txt" \
+        || fail "man $sec $name renders badly"
 done
 say "man pam_xtoken, pam_xtoken.conf(5), xtoken(1) render without warnings"
 
