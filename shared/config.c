@@ -2,9 +2,7 @@
  * [domain] sections that override (key by key) the global scope.
  * Messages name the file and line and never contain a value. */
 #include <errno.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/params.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +52,7 @@ static void scope_clear(struct xt_scope *s)
     for (unsigned i = 0; i < s->n_seeds; i++)
         xt_free_wipe(s->seeds[i].key, s->seeds[i].len);
     for (unsigned i = 0; i < s->n_secrets; i++) {
-        EVP_MAC_CTX_free(s->secrets[i].mac);
+        xt_hmac_free(&s->secrets[i].hmac);
         xt_free_wipe(s->secrets[i].text, s->secrets[i].len);
     }
     free(s->name);
@@ -325,28 +323,20 @@ static int inherit(struct xt_scope *s, const struct xt_scope *g)
     return XT_OK;
 }
 
-/* Key every secret of s into its own HMAC-SHA256 context, so verifying
- * only duplicates a ready context instead of fetching and keying. */
-static int key_macs(struct xt_scope *s, EVP_MAC *hmac)
+/* Key every secret of s once, so verifying only copies ready states. */
+static int key_macs(struct xt_scope *s)
 {
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end(),
-    };
-
     for (unsigned i = 0; i < s->n_secrets; i++) {
-        s->secrets[i].mac = EVP_MAC_CTX_new(hmac);
-        if (s->secrets[i].mac == NULL)
-            return XT_NOMEM;
-        if (EVP_MAC_init(s->secrets[i].mac, (const unsigned char *)s->secrets[i].text,
-                         s->secrets[i].len, params) != 1)
-            return XT_INTERNAL;
+        int rc = xt_hmac_key(&s->secrets[i].hmac, (const unsigned char *)s->secrets[i].text,
+                             s->secrets[i].len);
+
+        if (rc != XT_OK)
+            return rc;
     }
     return XT_OK;
 }
 
-static int finish_scope(struct parser *p, struct xt_scope *s, EVP_MAC *hmac)
+static int finish_scope(struct parser *p, struct xt_scope *s)
 {
     const char *what = s->n_seeds == 0 ? "otp_seed" : "token_secret";
 
@@ -355,7 +345,7 @@ static int finish_scope(struct parser *p, struct xt_scope *s, EVP_MAC *hmac)
                   p->name, s->name, what);
         return XT_CONFIG;
     }
-    return key_macs(s, hmac);
+    return key_macs(s);
 }
 
 /* Apply inheritance, check completeness, key the MACs. */
@@ -363,11 +353,7 @@ static int finish(struct parser *p)
 {
     xt_config *cfg = p->cfg;
     struct xt_scope *g = &cfg->global;
-    EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    int rc = XT_INTERNAL;
 
-    if (hmac == NULL)
-        goto done;
     if (!(g->given & XT_GIVEN_WINDOW))
         g->window = 1;
     if (!(g->given & XT_GIVEN_DIGITS))
@@ -375,23 +361,20 @@ static int finish(struct parser *p)
     if (!(g->given & XT_GIVEN_INTERVAL))
         g->interval = 30;
     cfg->global_serves = g->n_seeds > 0 && g->n_secrets > 0;
-    rc = XT_CONFIG;
     if (!cfg->global_serves && cfg->n_sections == 0) {
         xt_seterr(p->err, p->errlen, "%s: no %s configured", p->name,
                   g->n_seeds == 0 ? "otp_seed" : "token_secret");
-        goto done;
+        return XT_CONFIG;
     }
     for (size_t i = 0; i < cfg->n_sections; i++) {
-        rc = inherit(&cfg->sections[i], g);
+        int rc = inherit(&cfg->sections[i], g);
+
         if (rc == XT_OK)
-            rc = finish_scope(p, &cfg->sections[i], hmac);
+            rc = finish_scope(p, &cfg->sections[i]);
         if (rc != XT_OK)
-            goto done;
+            return rc;
     }
-    rc = cfg->global_serves ? finish_scope(p, g, hmac) : XT_OK;
-done:
-    EVP_MAC_free(hmac);
-    return rc;
+    return cfg->global_serves ? finish_scope(p, g) : XT_OK;
 }
 
 int xt_config_parse(const char *text, size_t len, const char *name, xt_config **cfg, char *err,
@@ -416,7 +399,7 @@ done:
     if (rc == XT_NOMEM)
         xt_seterr(err, errlen, "%s: out of memory", p.name);
     if (rc == XT_INTERNAL)
-        xt_seterr(err, errlen, "%s: OpenSSL cannot provide HMAC-SHA256", p.name);
+        xt_seterr(err, errlen, "%s: OpenSSL cannot provide SHA-256", p.name);
     if (rc != XT_OK)
         xt_config_free(p.cfg);
     else

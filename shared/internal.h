@@ -21,9 +21,15 @@ struct xt_seed {
     size_t len;
 };
 
+/* HMAC-SHA256 keyed once: digest states after the inner and outer pads. */
+struct xt_hmac {
+    EVP_MD_CTX *inner;
+    EVP_MD_CTX *outer;
+};
+
 struct xt_secret {
-    EVP_MAC_CTX *mac; /* HMAC-SHA256 keyed with the secret: dup per use */
-    char *text;       /* the secret as written (issuing needs no copy) */
+    struct xt_hmac hmac; /* keyed with the secret; copied per use */
+    char *text;          /* the secret as written */
     size_t len;
 };
 
@@ -56,6 +62,14 @@ int xt_scope_for_jid(const xt_config *cfg, const char *jid, const struct xt_scop
 /* Split "local@domain": XT_OK with *at pointing at the '@'; XT_BAD_USER
  * if either part is empty, there is a second '@', or it is too long. */
 int xt_jid_split(const char *jid, const char **at);
+
+/* hmac.c: key h (XT_OK; XT_INTERNAL; h must be freed either way). */
+int xt_hmac_key(struct xt_hmac *h, const unsigned char *key, size_t len);
+void xt_hmac_free(struct xt_hmac *h);
+/* HMAC(part1 || part2) into out, using scratch (any EVP_MD_CTX) as work
+ * space. XT_OK; XT_INTERNAL. */
+int xt_hmac_sha256(const struct xt_hmac *h, EVP_MD_CTX *scratch, const void *part1, size_t len1,
+                   const void *part2, size_t len2, unsigned char out[XT_MAC_LEN]);
 
 /* codec.c */
 /* Decoded length (> 0) on success; 0 on a character outside base32, a

@@ -35,42 +35,24 @@ static int parse_token(const char *token, size_t len, unsigned digits, struct pa
     return XT_OK;
 }
 
-/* HMAC-SHA256 of part1 || jid with a pre-keyed context.
- * XT_OK; XT_NOMEM; XT_INTERNAL. */
-static int compute_mac(const struct xt_secret *secret, const char *part1, size_t len1,
-                       const char *jid, unsigned char out[XT_MAC_LEN])
-{
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(secret->mac);
-    size_t outlen = 0;
-    int rc = XT_INTERNAL;
-
-    if (ctx == NULL)
-        return XT_NOMEM;
-    if (EVP_MAC_update(ctx, (const unsigned char *)part1, len1) == 1 &&
-        EVP_MAC_update(ctx, (const unsigned char *)jid, strlen(jid)) == 1 &&
-        EVP_MAC_final(ctx, out, &outlen, XT_MAC_LEN) == 1 && outlen == XT_MAC_LEN)
-        rc = XT_OK;
-    EVP_MAC_CTX_free(ctx);
-    return rc;
-}
-
 /* XT_OK if any configured secret signed the token for jid;
  * XT_BAD_SIGNATURE; XT_NOMEM; XT_INTERNAL. */
 static int check_signature(const struct xt_scope *s, const char *token,
                            const struct parsed_token *pt, const char *jid)
 {
+    EVP_MD_CTX *scratch = EVP_MD_CTX_new();
     unsigned char mac[XT_MAC_LEN];
-    int rc = XT_BAD_SIGNATURE;
+    int rc = scratch ? XT_BAD_SIGNATURE : XT_NOMEM;
 
     for (unsigned i = 0; i < s->n_secrets && rc == XT_BAD_SIGNATURE; i++) {
-        int mac_rc = compute_mac(&s->secrets[i], token, pt->signed_len, jid, mac);
-
-        if (mac_rc != XT_OK)
-            rc = mac_rc;
+        if (xt_hmac_sha256(&s->secrets[i].hmac, scratch, token, pt->signed_len, jid, strlen(jid),
+                           mac) != XT_OK)
+            rc = XT_INTERNAL;
         else if (CRYPTO_memcmp(mac, pt->mac, XT_MAC_LEN) == 0)
             rc = XT_OK;
     }
     OPENSSL_cleanse(mac, sizeof(mac));
+    EVP_MD_CTX_free(scratch);
     return rc;
 }
 
@@ -142,6 +124,19 @@ int xt_verify(const xt_config *cfg, xt_replay *replay, const char *jid, const ch
     return rc;
 }
 
+/* The MAC of a new token: first secret of the scope. */
+static int issue_mac(const struct xt_scope *s, const char *head, size_t len, const char *jid,
+                     unsigned char mac[XT_MAC_LEN])
+{
+    EVP_MD_CTX *scratch = EVP_MD_CTX_new();
+    int rc = XT_NOMEM;
+
+    if (scratch != NULL)
+        rc = xt_hmac_sha256(&s->secrets[0].hmac, scratch, head, len, jid, strlen(jid), mac);
+    EVP_MD_CTX_free(scratch);
+    return rc;
+}
+
 int xt_issue(const xt_config *cfg, const char *jid, time_t now, char *out, size_t outlen)
 {
     const struct xt_scope *s = NULL;
@@ -159,7 +154,7 @@ int xt_issue(const xt_config *cfg, const char *jid, time_t now, char *out, size_
     if (rc == XT_OK)
         rc = xt_random_digits(out + s->digits, XT_NONCE_DIGITS);
     if (rc == XT_OK)
-        rc = compute_mac(&s->secrets[0], out, head, jid, mac);
+        rc = issue_mac(s, out, head, jid, mac);
     if (rc == XT_OK) {
         out[head] = ' ';
         EVP_EncodeBlock((unsigned char *)out + head + 1, mac, XT_MAC_LEN);

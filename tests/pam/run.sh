@@ -82,9 +82,15 @@ expect "auth=PAM_USER_UNKNOWN prompts=0" "domain= and another domain" \
 
 # --- refusals: PAM_AUTH_ERR ---
 good=$(mint alice@example.org)
-tampered=${good:0:50}$(printf '%s' "${good:50:1}" | tr 'A-Za-z0-9' 'B-Za-z0-9A')${good:51}
+# replace the character at $2 of $1 by another one of the same class
+tamper() {
+    local c=${1:$2:1} n=A
+    case $c in [0-8]) n=$((c + 1)) ;; 9) n=0 ;; A) n=B ;; esac
+    printf '%s' "${1:0:$2}$n${1:$(($2 + 1))}"
+}
+tampered=$(tamper "$good" 50)
 expect "auth=PAM_AUTH_ERR prompts=1" "tampered signature" -t "$tampered" jid alice@example.org auth
-tampered_otp=$(printf '%s' "${good:0:1}" | tr '0-9' '1-90')${good:1}
+tampered_otp=$(tamper "$good" 0)
 expect "auth=PAM_AUTH_ERR prompts=1" "tampered OTP" -t "$tampered_otp" jid alice@example.org auth
 expect "auth=PAM_AUTH_ERR prompts=1" "token of another user" -t "$good" jid bob@example.org auth
 expect "auth=PAM_AUTH_ERR prompts=1" "expired" \

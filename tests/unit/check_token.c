@@ -65,6 +65,38 @@ START_TEST(test_pyotp_vectors)
 }
 END_TEST
 
+/* The HMAC key is token_secret's bytes as written, whatever its length:
+ * exactly one SHA-256 block, one byte more (hashed first, RFC 2104), and a
+ * long secret with spaces, '=' and '#'. Minted with Python's hmac. */
+START_TEST(test_secret_lengths)
+{
+    static const struct {
+        const char *secret, *token;
+    } vectors[] = {
+        {"KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK",
+         "8095230955555555555555555555555555555555 "
+         "nGooMls+N84rxTd+bd0YN3RnbLzLfOQf26AD4lxIETQ="},
+        {"LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL",
+         "8095230955555555555555555555555555555555 "
+         "k0mpWU/N+8Yza//UMyOF3f9wpmOqVEIYbyiBx4FbdmE="},
+        {"a long token secret with spaces, = signs and # marks that is way over one SHA-256 "
+         "block",
+         "8095230955555555555555555555555555555555 "
+         "mIWmtsRBL0B43mKhxcaW9gKACv77ZEpQcBvLjspjBdk="},
+    };
+    char conf[512];
+
+    for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        xt_config *cfg;
+
+        snprintf(conf, sizeof(conf), "otp_seed = %s\ntoken_secret = %s\n", SEED, vectors[i].secret);
+        cfg = unit_config(conf);
+        ck_assert_int_eq(verify_str(cfg, JID, vectors[i].token, T0), XT_OK);
+        xt_config_free(cfg);
+    }
+}
+END_TEST
+
 START_TEST(test_issue_verify_roundtrip)
 {
     xt_config *cfg = unit_config(basic_conf);
@@ -291,6 +323,7 @@ Suite *token_suite(void)
 
     tcase_add_test(tc, test_rfc6238_vectors);
     tcase_add_test(tc, test_pyotp_vectors);
+    tcase_add_test(tc, test_secret_lengths);
     tcase_add_test(tc, test_issue_verify_roundtrip);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_noncanonical_base64);
