@@ -6,9 +6,11 @@
 # a port nobody else is using, and is stopped by its pid on every exit path.
 #
 # Set-up and cleanup
-#   e2e_init NAME        make the temp dir $E2E_DIR (mode 0700) and install an
-#                        EXIT/INT/TERM trap that runs the cleanups and removes
-#                        the dir (kept when E2E_KEEP=1, for post-mortems).
+#   e2e_init NAME        make the temp dir $E2E_DIR (mode 0700, under $E2E_TMP,
+#                        default /tmp, so servers running as other users can
+#                        reach it) and install an EXIT/INT/TERM trap that runs
+#                        the cleanups and removes the dir (kept when
+#                        E2E_KEEP=1, for post-mortems).
 #   e2e_on_exit CMD...   register a cleanup command; they run last-in first-out.
 #   e2e_stop_pid PID [SECS]  SIGTERM PID, wait up to SECS (default 10), then
 #                        SIGKILL it; also kills descendants that outlive it
@@ -73,7 +75,9 @@ E2E_CLEANUPS=()
 e2e_init() {
     local name=${1:-e2e}
     E2E_NAME=$name
-    E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
+    # Under /tmp (E2E_TMP), not $TMPDIR: a server running as another user
+    # must be able to reach its directory.
+    E2E_DIR=$(mktemp -d "${E2E_TMP:-/tmp}/$name.XXXXXX")
     chmod 0700 "$E2E_DIR"
     trap e2e_cleanup EXIT
     trap 'exit 130' INT
@@ -102,8 +106,14 @@ e2e_cleanup() {
 }
 
 e2e_descendants() {
-    local parent=$1 child
-    for child in $(cat /proc/"$parent"/task/*/children 2>/dev/null); do
+    local parent=$1 child children
+    # /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN; ps as fallback.
+    if [ -e /proc/"$parent"/task/"$parent"/children ]; then
+        children=$(cat /proc/"$parent"/task/*/children 2>/dev/null)
+    else
+        children=$(ps -o pid= --ppid "$parent" 2>/dev/null)
+    fi
+    for child in $children; do
         echo "$child"
         e2e_descendants "$child"
     done
