@@ -1,0 +1,21 @@
+-- Prosody natively: authentication = "xtoken" (mod_auth_xtoken.lua, next to
+-- this file). Copy mod_auth_xtoken.lua into a plugin directory, e.g.
+--   install -m 0644 mod_auth_xtoken.lua /usr/local/lib/prosody/modules/
+-- and put these lines in /etc/prosody/prosody.cfg.lua (globally or inside a
+-- VirtualHost block).
+--
+-- Every login runs `xtoken verify` (token on its stdin; all crypto in C, the
+-- same library as pam_xtoken); the replay store is shared by every process
+-- running as user prosody. The config must be readable by prosody:
+--   chown root:prosody /etc/security/pam_xtoken.conf; chmod 0640 /etc/security/pam_xtoken.conf
+-- SASL mechanisms offered: PLAIN and X-TOKEN (mod_auth_token's, same bytes).
+
+plugin_paths = { "/usr/local/lib/prosody/modules" }
+authentication = "xtoken"
+xtoken_path = "/usr/bin/xtoken"                  -- default
+xtoken_config = "/etc/security/pam_xtoken.conf"  -- default
+-- Who exists (offline messages, subscriptions): any (default: every user of
+-- a configured domain), nss, or an absolute path of a file of JIDs/localparts.
+--xtoken_users = "/etc/prosody/xtoken-users"
+-- Tokens travel in clear inside the stream: keep TLS required (the default).
+c2s_require_encryption = true

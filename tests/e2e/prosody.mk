@@ -1,0 +1,20 @@
+# End-to-end tests with a real Prosody and Converse.js (tests/e2e/prosody*, converse*).
+#   make e2e-prosody          both Prosody paths:
+#   make e2e-prosody-native     Prosody -> mod_auth_xtoken.lua -> build/xtoken (PLAIN, X-TOKEN)
+#   make e2e-prosody-cyrus      Prosody -> mod_auth_cyrus -> saslauthd -> PAM -> build/pam_xtoken.so
+#   make e2e-converse         Converse.js in headless Chromium against ejabberd (websocket,
+#                             BOSH) and Prosody (websocket), through a stand-in web app
+# They need root (saslauthd, /etc/pam.d, Prosody as user prosody) and
+# tests/install-deps.sh prosody e2e. Each test stops what it started.
+
+.PHONY: e2e-prosody e2e-prosody-native e2e-prosody-cyrus e2e-converse
+
+e2e-prosody: e2e-prosody-native e2e-prosody-cyrus
+
+e2e-prosody-native: all
+	tests/e2e/prosody-native.sh
+
+e2e-prosody-cyrus: all
+	tests/e2e/prosody-cyrus.sh
+
+E2E_TARGETS += e2e-prosody
