@@ -85,6 +85,7 @@ printf '%s\n' "$AUTH" | sed 's/^/      | /'
 export EJD_USER
 ejd_start "$E2E_DIR/ejd" "$AUTH" || die "ejabberd did not start"
 say "ejabberd pid $EJD_PID, user ${EJD_USER:-root}, listening on 127.0.0.1:$EJD_PORT (STARTTLS, self-signed)"
+[ -n "$EJD_USER" ] || say "(as root: the ejabberd user cannot read $MODULE; make e2e runs it as ejabberd)"
 
 step "Minting a token for $JID: build/xtoken issue --config $CONF $JID"
 TOKEN=$("$XTOKEN" issue --config "$CONF" "$JID") || die "xtoken issue failed"

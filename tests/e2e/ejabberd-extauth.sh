@@ -100,6 +100,7 @@ expect_login accept "config restored: another fresh token accepted" "alice@$EJT_
 e2e_step "extauth faults: config made unreadable for the server, then fixed + SIGHUP"
 mark=$(e2e_log_mark "$EJD_LOG")
 xmark=$(e2e_log_mark "$EXTLOG")
+token=$(mint "alice@$EJT_DOMAIN")   # before: xtoken issue refuses an unsafe file too
 if [ -n "$EJD_USER" ]; then
     chmod 0600 "$CONF"   # root:ejabberd 0600: the ejabberd user cannot read it
     what="unreadable"
@@ -108,7 +109,7 @@ else
     what="unsafe (0644)"
 fi
 sleep 1.2
-expect_login refuse "config $what: fresh token refused" "alice@$EJT_DOMAIN" "$(mint "alice@$EJT_DOMAIN")"
+expect_login refuse "config $what: fresh token refused" "alice@$EJT_DOMAIN" "$token"
 expect_no_crash_loop "config $what: ejabberd and the extauth pool keep running" "$mark"
 if [ -n "$EJD_USER" ]; then chmod 0640 "$CONF"; else chmod 0600 "$CONF"; fi
 for pid in $(extauth_pids); do kill -HUP "$pid"; done
