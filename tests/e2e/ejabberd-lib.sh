@@ -84,8 +84,17 @@ ejt_stage() {
     echo "$copy"
 }
 
+# mint runs in $(...): a failure leaves a flag file that the next assertion
+# turns into a failure, so a refusal test cannot pass on an empty token.
 mint() {
-    "$XTOKEN" issue --config "${MINT_CONF:-$CONF}" ${2:+--at "$2"} "$1"
+    "$XTOKEN" issue --config "${MINT_CONF:-$CONF}" ${2:+--at "$2"} "$1" ||
+        touch "$E2E_DIR/mint-failed"
+}
+
+ejt_mint_failed() {
+    [ -e "$E2E_DIR/mint-failed" ] || return 1
+    rm -f "$E2E_DIR/mint-failed"
+    e2e_fail "$1: xtoken issue failed, no token to test with"
 }
 
 # Change one character in the middle of the signature (not the last one
@@ -109,6 +118,7 @@ ejt_log_refuse() {
 # ejt_check accept|refuse DESC JID MARK STATUS OUTPUT: the shared assertions.
 ejt_check() {
     local want=$1 desc=$2 jid=$3 mark=$4 status=$5 out=$6 line
+    ejt_mint_failed "$desc" && return
     if [ "$want" = accept ]; then
         if [ "$status" != 0 ]; then
             e2e_fail "$desc: client exit $status ($out), expected success"
@@ -160,6 +170,7 @@ expect_offline_delivery() {
     out=$(XMPP_PASSWORD=$(mint "$to") xmpp_client receive --jid "$to" --port "$EJD_PORT" \
         --body "$body" --timeout 10)
     status=$?
+    ejt_mint_failed "$desc" && return
     if [ "$status" = 0 ] && [ "$out" = "RECEIVED from $from" ]; then
         e2e_pass "$desc ($to: $out)"
     else
@@ -172,6 +183,7 @@ expect_bounce() {
     out=$(XMPP_PASSWORD=$(mint "$from") xmpp_client send --jid "$from" --port "$EJD_PORT" \
         --to "$to" --body "to nobody $$" --bounce-wait 3)
     status=$?
+    ejt_mint_failed "$desc" && return
     case $out in
         BOUNCED*) e2e_pass "$desc ($out)" ;;
         *) e2e_fail "$desc: expected a bounce, got exit $status: $out" ;;
