@@ -1,5 +1,6 @@
 # Replay store tests (issue 4): `make check-replay`, part of `make check`.
 # Runs as any user; the chown/setuid cases run only as root (as in CI).
+# Needs what tests/deps/core.apt installs (check, python3), and setpriv (util-linux).
 REPLAY_CHECK := $(BUILD)/tests/replay/check_replay
 REPLAY_BENCH := $(BUILD)/tests/replay/bench_replay
 REPLAY_TEST_LIBS = $(shell $(PKG) --libs check openssl liboath pam)
@@ -10,8 +11,11 @@ $(BUILD)/tests/replay/%: tests/replay/%.c $(LIB) shared/xtoken.h
 	  -o $@ $< $(LIB) $(REPLAY_TEST_LIBS)
 
 .PHONY: check-replay bench-replay
-check-replay: $(REPLAY_CHECK)
+# Check unit and multi-process tests, then the store through the real PAM
+# module and the xtoken tool (tests/replay/stack.sh).
+check-replay: $(REPLAY_CHECK) $(PAM_MOD) $(BUILD)/tests/pamcheck $(BUILD)/xtoken
 	$(REPLAY_CHECK)
+	tests/replay/stack.sh $(BUILD)
 
 # Cost of one xt_replay_use (not part of check): long-lived handle and
 # one handle per use (the PAM module's case).

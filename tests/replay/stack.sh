@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The replay store seen from outside: through the real PAM module
+# (build/pam_xtoken.so via pam_start_confdir) and the xtoken tool, which
+# share one store per user. Checks the return codes a service sees for a
+# used, a store-full, a corrupt and an unsafe store, and a non-root service
+# user in the packaged 1733 directory.
+#   tests/replay/stack.sh BUILD_DIR
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=$(realpath "${1:-build}")
+MODULE=$BUILD/pam_xtoken.so
+PAMCHECK=$BUILD/tests/pamcheck
+XTOKEN=$BUILD/xtoken
+JID=alice@example.org
+STORE_BYTES=$((4096 + 4096 * 32 * 32))
+
+T=$(mktemp -d /tmp/xt-replay-stack.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+chmod 0711 "$T" # a test user must reach its own directory below
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL: $*" >&2
+}
+
+CONF=$T/xt.conf
+printf 'otp_seed = XVGR73KMZH2M4XMY\ntoken_secret = JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7\nreplay = %s\n' \
+    "$T/replay" >"$CONF"
+chmod 600 "$CONF"
+mkdir "$T/pam.d"
+printf 'auth required %s conf=%s\n' "$MODULE" "$CONF" >"$T/pam.d/xt"
+STORE=$T/replay/$(id -u).store
+
+token() { "$XTOKEN" issue --config "$CONF" "$JID"; }
+
+# pam WANT NAME TOKEN: one PAM session authenticating with TOKEN
+pam() {
+    local got
+    got=$("$PAMCHECK" -c "$T/pam.d" -t "$3" xt "$JID" auth 2>/dev/null | head -1)
+    if [ "$got" = "auth=$1" ]; then ok; else fail "$2: PAM got '$got', want 'auth=$1'"; fi
+}
+
+# tool WANT_EXIT WANT_STDERR NAME TOKEN [CONF]: xtoken verify
+tool() {
+    local rc=0 err
+    err=$(printf '%s\n' "$4" | "$XTOKEN" verify --config "${5:-$CONF}" "$JID" 2>&1 >/dev/null) || rc=$?
+    if [ "$rc" = "$1" ] && [[ $err == *"$2"* ]]; then
+        ok
+    else
+        fail "$3: xtoken verify exit $rc '$err', want $1 '*$2*'"
+    fi
+}
+
+# unusable NAME WHY: a fresh token is refused with the "unavailable" code
+unusable() {
+    local tok
+    tok=$(token)
+    pam PAM_AUTHINFO_UNAVAIL "$1" "$tok"
+    tool 2 "$2" "$1" "$tok"
+}
+
+fresh_store() {
+    rm -rf "$T/replay"
+    pam PAM_SUCCESS "first login creates the store" "$(token)"
+}
+
+# --- single use across PAM sessions and the tool ---
+tok=$(token)
+pam PAM_SUCCESS "first use" "$tok"
+pam PAM_AUTH_ERR "second PAM session" "$tok"
+tool 1 "replayed" "the tool after PAM" "$tok"
+tok=$(token)
+tool 0 "" "tool first" "$tok"
+pam PAM_AUTH_ERR "PAM after the tool" "$tok"
+[ "$(stat -c '%a %s' "$T/replay" "$STORE" | tr '\n' ' ')" = "700 4096 600 $STORE_BYTES " ] &&
+    ok || fail "store layout: $(stat -c '%n %a %s' "$T/replay" "$STORE")"
+
+# --- store full: fill both buckets of a token's HMAC with live entries ---
+fill_buckets() { # TOKEN EXPIRES
+    /usr/bin/python3 - "$STORE" "$1" "$2" <<'EOF'
+import base64, struct, sys
+path, token, expires = sys.argv[1], sys.argv[2], int(sys.argv[3])
+mac = base64.b64decode(token.split(" ")[1])
+b0 = struct.unpack("<Q", mac[0:8])[0] & 4095
+b1 = struct.unpack("<Q", mac[8:16])[0] & 4095
+if b1 == b0:
+    b1 ^= 1
+with open(path, "r+b") as f:
+    for b in (b0, b1):
+        for i in range(32):
+            f.seek(4096 + b * 1024 + i * 32)
+            f.write(struct.pack("<QQQq", 0xdead, b, i, expires))
+EOF
+}
+tok=$(token)
+fill_buckets "$tok" 4000000000
+pam PAM_AUTHINFO_UNAVAIL "store full" "$tok"
+tool 2 "full" "store full" "$tok"
+fill_buckets "$tok" 1 # those entries expire: their slots are reused
+pam PAM_SUCCESS "after the entries expired" "$tok"
+pam PAM_AUTH_ERR "after the entries expired, again" "$tok"
+
+# --- corrupt stores fail closed ---
+fresh_store
+truncate -s 100 "$STORE"
+unusable "truncated store" "truncated"
+fresh_store
+head -c "$STORE_BYTES" /dev/zero >"$STORE"
+unusable "zeroed store" "all zeros"
+fresh_store
+head -c "$STORE_BYTES" /dev/urandom >"$STORE"
+unusable "garbage store" "bad magic"
+fresh_store
+mv "$STORE" "$T/elsewhere"
+ln -s "$T/elsewhere" "$STORE"
+unusable "symlinked store" "symlink"
+
+# --- unsafe directories ---
+rm -rf "$T/replay"
+mkdir -m 0777 "$T/replay"
+unusable "world-writable directory" "sticky"
+if [ "$(id -u)" = 0 ]; then
+    chown nobody "$T/replay"
+    chmod 0700 "$T/replay"
+    unusable "directory owned by nobody" "owned by uid"
+fi
+
+# --- the packaged layout: 1733 root, a store per service user ---
+rm -rf "$T/replay"
+mkdir "$T/replay"
+chmod 1733 "$T/replay"
+pam PAM_SUCCESS "root in 1733 dir" "$(token)"
+if [ "$(id -u)" = 0 ]; then
+    NOBODY_CONF=$T/nobody.conf
+    cp "$CONF" "$NOBODY_CONF"
+    chown nobody "$NOBODY_CONF"
+    asnobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+    tok=$(token)
+    rc=0
+    printf '%s\n' "$tok" | asnobody "$XTOKEN" verify --config "$NOBODY_CONF" "$JID" 2>/dev/null ||
+        rc=$?
+    [ $rc = 0 ] && ok || fail "nobody: first use exit $rc"
+    rc=0
+    printf '%s\n' "$tok" | asnobody "$XTOKEN" verify --config "$NOBODY_CONF" "$JID" 2>/dev/null ||
+        rc=$?
+    [ $rc = 1 ] && ok || fail "nobody: replay exit $rc, want 1"
+    [ "$(stat -c '%U %a' "$T/replay/$(id -u nobody).store")" = "nobody 600" ] && ok ||
+        fail "nobody's store: $(stat -c '%U %a' "$T/replay/$(id -u nobody).store")"
+    # a user with its own store: root's entry is not in it (separate stores)
+    pam PAM_SUCCESS "root, same token, own store" "$tok"
+fi
+
+echo "replay stack: $passed passed, $failed failed"
+[ "$failed" = 0 ]
