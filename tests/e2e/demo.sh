@@ -35,7 +35,7 @@ tests/install-deps.sh core e2e || die "package installation failed"
 say "ejabberd $(dpkg-query -W -f='${Version}' ejabberd), erlang-p1-pam (epam), python3-slixmpp"
 
 step "Building ($MAKE)"
-$MAKE -s >/dev/null || die "the build failed (run make to see why)"
+$MAKE -s -j"$(nproc)" >/dev/null || die "the build failed (run make to see why)"
 say "build/pam_xtoken.so  build/xtoken  build/libxtoken.a"
 
 . tests/e2e/lib.sh
