@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -739,6 +740,61 @@ START_TEST(test_kill_9_writers)
 }
 END_TEST
 
+/* Threads of one process, each with its own handle (a threaded PAM host
+ * calling the module concurrently): one token, exactly one success. */
+struct thread_arg {
+    const char *dir;
+    const unsigned char *key;
+    pthread_barrier_t *barrier;
+    int rc;
+};
+
+static void *thread_use(void *p)
+{
+    struct thread_arg *a = p;
+    xt_replay *r = NULL;
+
+    if (xt_replay_new(a->dir, &r) != XT_OK) {
+        a->rc = XT_NOMEM;
+        return NULL;
+    }
+    pthread_barrier_wait(a->barrier);
+    a->rc = xt_replay_use(r, a->key, T0 + 90, T0);
+    xt_replay_free(r);
+    return NULL;
+}
+
+START_TEST(test_threads_own_handles)
+{
+    enum { NTHREADS = 8 };
+    char dir[128];
+    unsigned char k[XT_REPLAY_KEY_LEN];
+    pthread_t th[NTHREADS];
+    struct thread_arg args[NTHREADS];
+    pthread_barrier_t barrier;
+
+    fresh_dir(dir, sizeof(dir));
+    for (int round = 0; round < 20; round++) {
+        int ok = 0, replayed = 0;
+
+        make_key(k, 16, (uint64_t)round);
+        ck_assert_int_eq(pthread_barrier_init(&barrier, NULL, NTHREADS), 0);
+        for (int i = 0; i < NTHREADS; i++) {
+            args[i] = (struct thread_arg){dir, k, &barrier, -1};
+            ck_assert_int_eq(pthread_create(&th[i], NULL, thread_use, &args[i]), 0);
+        }
+        for (int i = 0; i < NTHREADS; i++) {
+            ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+            ok += args[i].rc == XT_OK;
+            replayed += args[i].rc == XT_REPLAYED;
+        }
+        pthread_barrier_destroy(&barrier);
+        ck_assert_int_eq(ok, 1);
+        ck_assert_int_eq(replayed, NTHREADS - 1);
+    }
+}
+END_TEST
+
 /* A non-root service user in the packaged 1733 root directory: gets its
  * own store, next to root's, and cannot use root's. */
 START_TEST(test_non_root_user_in_sticky_dir)
@@ -916,6 +972,7 @@ static Suite *replay_suite(void)
     tcase_add_test(multi, test_race_32_same_key);
     tcase_add_test(multi, test_8_procs_2000_keys);
     tcase_add_test(multi, test_kill_9_writers);
+    tcase_add_test(multi, test_threads_own_handles);
     tcase_add_test(multi, test_non_root_user_in_sticky_dir);
     suite_add_tcase(s, multi);
 
