@@ -158,6 +158,14 @@ grep -q replay "$tmp/verify.err" || { cat "$tmp/verify.err" >&2; fail "replay re
 chgrp root "$CONF"
 say "user nobody (group read on the config) verifies once, replay refused, own store in $REPLAY_DIR"
 
+# ---- Prosody finds the provider where the package put it -----------------------
+if [ -f /usr/lib/prosody/modules/mod_auth_xtoken.lua ] && command -v prosodyctl > /dev/null; then
+    timeout 30 prosodyctl about > "$tmp/prosody-about.txt" 2>&1 || true
+    sed -n '/^Plugin directories:/,/^$/p' "$tmp/prosody-about.txt" | grep -q '^ */usr/lib/prosody/modules/\?$' \
+        || { cat "$tmp/prosody-about.txt" >&2; fail "Prosody does not search /usr/lib/prosody/modules"; }
+    say "prosodyctl about: /usr/lib/prosody/modules (mod_auth_xtoken.lua) is a plugin directory"
+fi
+
 # ---- man pages ------------------------------------------------------------------
 # Minimal images (debian:*-slim) tell dpkg not to install man pages: then
 # render the pages from the package instead of from /usr/share/man.
