@@ -278,12 +278,14 @@ static int store_open(xt_replay *r, time_t now)
     dfd = dir_open(r, euid);
     if (dfd < 0)
         goto done;
-    /* two tries: a racing creator may win the O_EXCL */
+    /* two tries: a racing creator may win the O_EXCL. O_NONBLOCK: a FIFO
+     * planted under our name must not hang us before fstat refuses it */
     for (int attempt = 0; fd < 0 && attempt < 2; attempt++) {
-        fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        const int flags = O_RDWR | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
+
+        fd = openat(dfd, name, flags);
         if (fd < 0 && errno == ENOENT)
-            fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
-                        0600);
+            fd = openat(dfd, name, flags | O_CREAT | O_EXCL, 0600);
         if (fd < 0 && errno != EEXIST)
             break;
     }

@@ -511,10 +511,14 @@ START_TEST(test_unsafe_store_file)
     }
     ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_REPLAYED);
 
-    /* not a regular file */
+    /* not a regular file: a directory, a FIFO (must not hang) */
     ck_assert_int_eq(unlink(path), 0);
     ck_assert_int_eq(mkdir(path, 0700), 0);
     ck_assert_int_eq(use_once_err(dir, k, err, sizeof(err)), XT_STORE);
+    ck_assert_int_eq(rmdir(path), 0);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    ck_assert_int_eq(use_once_err(dir, k, err, sizeof(err)), XT_STORE);
+    ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
 }
 END_TEST
 
