@@ -80,6 +80,7 @@ int main(int argc, char **argv)
     char **tokens = read_tokens(argv[4], want, &have);
     if (tokens == NULL || have == 0) {
         fprintf(stderr, "pam_loop: no tokens in %s\n", argv[4]);
+        free(tokens);
         return 2;
     }
     struct conv_state state = {NULL};

@@ -36,9 +36,9 @@
 #define FRAME_MAX 512
 
 struct options {
-    const char *build_dir;
-    const char *scripts_dir;
-    const char *python;
+    char *build_dir;   /* absolute, malloc'ed */
+    char *scripts_dir; /* absolute, malloc'ed */
+    char *python;
     int quick;
 };
 
@@ -209,7 +209,7 @@ static double time_verify(const xt_config *cfg, xt_replay *replay, const char *p
 
 static double bench_verify(const xt_config *cfg, const struct sizes *sz)
 {
-    double rates[9];
+    double rates[9] = {0};
     char *pool = mint_pool(cfg, sz->verify_pool);
     time_verify(cfg, NULL, pool, sz->verify_pool, sz->verify_pool); /* warm up */
     for (int r = 0; r < sz->rounds; r++)
@@ -221,7 +221,7 @@ static double bench_verify(const xt_config *cfg, const struct sizes *sz)
 /* Each round gets its own fresh store, so every token is a first use. */
 static double bench_verify_replay(const xt_config *cfg, const struct sizes *sz)
 {
-    double rates[9];
+    double rates[9] = {0};
     for (int r = 0; r < sz->rounds; r++) {
         char name[64];
         xt_replay *replay = NULL;
@@ -281,13 +281,13 @@ static int run_capture(char *const argv[], char *out, size_t outlen)
 /* Rate from a child's "<count> <seconds>" line; dies if it failed. */
 static double run_rate(char *const argv[])
 {
-    char out[256];
-    unsigned long count = 0;
-    double seconds = 0;
+    char out[256], *end = NULL;
     int rc = run_capture(argv, out, sizeof(out));
-    if (rc != 0 || sscanf(out, "%lu %lf", &count, &seconds) != 2 || seconds <= 0)
+    double count = strtod(out, &end);
+    double seconds = end != out ? strtod(end, NULL) : 0;
+    if (rc != 0 || count <= 0 || seconds <= 0)
         die(1, "%s failed (exit %d)", argv[0], rc);
-    return (double)count / seconds;
+    return count / seconds;
 }
 
 static double bench_python_verify(const struct options *o, const xt_config *cfg,
@@ -299,7 +299,7 @@ static double bench_python_verify(const struct options *o, const xt_config *cfg,
     char count[32];
     snprintf(count, sizeof(count), "%zu", sz->python_verify_n);
     char seed[] = BENCH_SEED, secret[] = BENCH_SECRET, jid[] = BENCH_JID;
-    char *argv[] = {(char *)(uintptr_t)o->python, script, seed, secret, jid, file, count, NULL};
+    char *argv[] = {o->python, script, seed, secret, jid, file, count, NULL};
     double rate = run_rate(argv);
     free(pool);
     free(file);
@@ -316,7 +316,7 @@ struct pam_rates {
 static struct pam_rates bench_pam(const struct options *o, const xt_config *cfg,
                                   const char *conf_path, const struct sizes *sz)
 {
-    double xt[9], permit[9];
+    double xt[9] = {0}, permit[9] = {0};
     char *confdir = path_join(tmp_dir, "pam.d");
     char *module = path_join(o->build_dir, "pam_xtoken.so");
     char *loop = path_join(o->build_dir, "bench/pam_loop");
@@ -403,8 +403,10 @@ static long peak_rss_kib(pid_t pid)
     if (f == NULL)
         return 0;
     while (fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            kib = strtol(line + 6, NULL, 10);
             break;
+        }
     fclose(f);
     return kib;
 }
@@ -477,8 +479,9 @@ static struct extauth_result run_extauth(char *const argv[], const struct frame 
         die(1, "%s did not exit cleanly at EOF (status %d)", argv[0], status);
     qsort(lat, n, sizeof(*lat), cmp_u64);
     res.req_per_s = (double)n / ((double)total / 1e9);
-    res.p50_us = (double)lat[n / 2] / 1e3;
-    res.p99_us = (double)lat[n * 99 / 100] / 1e3;
+    size_t p50 = n / 2, p99 = n * 99 / 100;
+    res.p50_us = (double)lat[p50] / 1e3;
+    res.p99_us = (double)lat[p99] / 1e3;
     free(lat);
     return res;
 }
@@ -488,7 +491,7 @@ struct extauth_all {
 };
 
 static struct extauth_all bench_extauth(const struct options *o, const xt_config *cfg,
-                                        const char *conf_path, const struct sizes *sz)
+                                        char *conf_path, const struct sizes *sz)
 {
     struct extauth_all all;
     char *xtoken = path_join(o->build_dir, "xtoken");
@@ -496,9 +499,9 @@ static struct extauth_all bench_extauth(const struct options *o, const xt_config
     char *script = path_join(o->scripts_dir, "ref_extauth.py");
     char sub[] = "extauth", noreplay[] = "--no-replay", conf_opt[] = "--config";
     char seed[] = BENCH_SEED, secret[] = BENCH_SECRET;
-    char *argv_xt[] = {xtoken, sub, conf_opt, (char *)(uintptr_t)conf_path, noreplay, NULL};
+    char *argv_xt[] = {xtoken, sub, conf_opt, conf_path, noreplay, NULL};
     char *argv_limit[] = {responder, NULL};
-    char *argv_py[] = {(char *)(uintptr_t)o->python, script, seed, secret, NULL};
+    char *argv_py[] = {o->python, script, seed, secret, NULL};
     /* Distinct tokens, as a server sees them (replay is off in the helper). */
     char *pool = mint_pool(cfg, sz->extauth_n);
     struct frame *frames = build_frames(pool, sz->extauth_n);
@@ -551,7 +554,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 
 int main(int argc, char **argv)
 {
-    struct options o = {"build", "bench", "/usr/bin/python3", 0};
+    static char default_build[] = "build", default_scripts[] = "bench",
+                default_python[] = "/usr/bin/python3";
+    struct options o = {default_build, default_scripts, default_python, 0};
     struct sizes full = {1000000, 10000, 50000, 20000, 3000, 100000, 100000, 30000, 1000, 3};
     struct sizes quick = {50000, 1000, 2000, 1000, 200, 2000, 2000, 1000, 100, 1};
     parse_args(argc, argv, &o);
@@ -608,7 +613,7 @@ int main(int argc, char **argv)
     free(store_dir);
     free(conf_off);
     free(conf_on);
-    free((char *)(uintptr_t)o.build_dir);
-    free((char *)(uintptr_t)o.scripts_dir);
+    free(o.build_dir);
+    free(o.scripts_dir);
     return 0;
 }

@@ -11,20 +11,29 @@ FUZZ_CFLAGS  := -g -O1 $(filter-out -Werror,$(WARN)) $(FUZZ_SAN)
 FUZZ_CPPFLAGS := -D_GNU_SOURCE -Ishared $(shell $(PKG) --cflags $(PKGS))
 FUZZ_LIB_OBJS := $(LIB_SRCS:shared/%.c=$(FUZZ_DIR)/obj/shared/%.o)
 
-# A target joins when the code it fuzzes exists in the tree.
-FUZZ_TARGETS := verify config
-ifneq ($(wildcard shared/replay.c),)
-FUZZ_TARGETS += replay
-endif
+# extauth links the tool's code without main.c (as XTOKEN_CORE_SRCS in
+# xtoken/xtoken.mk, which is included after this file).
+FUZZ_TARGETS := verify config replay extauth
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_XTOKEN_SRCS := $(filter-out xtoken/main.c,$(wildcard xtoken/*.c))
+FUZZ_XTOKEN_OBJS := $(FUZZ_XTOKEN_SRCS:xtoken/%.c=$(FUZZ_DIR)/obj/xtoken/%.o)
 
 .PHONY: fuzz fuzz-build
-.PRECIOUS: $(FUZZ_DIR)/obj/shared/%.o
+.PRECIOUS: $(FUZZ_DIR)/obj/shared/%.o $(FUZZ_DIR)/obj/xtoken/%.o
 fuzz-build: $(FUZZ_BINS)
 
 $(FUZZ_DIR)/obj/shared/%.o: shared/%.c shared/*.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/obj/xtoken/%.o: xtoken/%.c xtoken/*.h shared/xtoken.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -Ixtoken $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_extauth: fuzz/fuzz_extauth.c $(FUZZ_XTOKEN_OBJS) $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -Ixtoken $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	  $(FUZZ_XTOKEN_OBJS) $(FUZZ_LIB_OBJS) $(LIBS)
 
 $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
 	@mkdir -p $(@D)

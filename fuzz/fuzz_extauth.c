@@ -1,0 +1,79 @@
+/* libFuzzer target: `xtoken extauth`'s framing and request parser, fed a
+ * byte stream exactly as ejabberd (or Prosody's mod_auth_external) would
+ * write it. The first input byte picks the protocol (even: ejabberd's
+ * 2-byte length frames, odd: lines); the rest is the stream, served from a
+ * memfd through extauth_serve(). Invariant checked: nothing but whole
+ * replies ever reaches the output. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "extauth.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char config_text[] =
+    "otp_seed = XVGR73KMZH2M4XMYXVGR73KMZH2M4XMY\n"
+    "token_secret = JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7\n"
+    "window = 1\n"
+    "replay = off\n";
+
+static int write_all(int fd, const uint8_t *data, size_t size)
+{
+    while (size > 0) {
+        ssize_t n = write(fd, data, size);
+        if (n <= 0)
+            return -1;
+        data += n;
+        size -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Every reply is 00 02 00 0N (ejabberd) or "N\n" (line), N in {0, 1}. */
+static void check_replies(int fd, enum extauth_protocol protocol)
+{
+    off_t len = lseek(fd, 0, SEEK_END);
+    size_t unit = protocol == EXTAUTH_LINE ? 2 : 4;
+    uint8_t reply[4];
+    if (len < 0 || (size_t)len % unit != 0)
+        abort();
+    for (off_t at = 0; at < len; at += (off_t)unit) {
+        if (pread(fd, reply, unit, at) != (ssize_t)unit)
+            abort();
+        if (protocol == EXTAUTH_LINE ? (reply[0] != '0' && reply[0] != '1') || reply[1] != '\n'
+                                     : reply[0] != 0 || reply[1] != 2 || reply[2] != 0 ||
+                                           reply[3] > 1)
+            abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static xt_config *cfg;
+    struct extauth_ctx ctx;
+    char err[XT_ERR_MAX];
+    if (size == 0)
+        return 0;
+    if (cfg == NULL && xt_config_parse(config_text, sizeof(config_text) - 1, "fuzz", &cfg, err,
+                                       sizeof(err)) != XT_OK)
+        abort();
+    int in_fd = memfd_create("fuzz-extauth-in", MFD_CLOEXEC);
+    int out_fd = memfd_create("fuzz-extauth-out", MFD_CLOEXEC);
+    if (in_fd < 0 || out_fd < 0 || write_all(in_fd, data + 1, size - 1) != 0 ||
+        lseek(in_fd, 0, SEEK_SET) != 0)
+        abort();
+    extauth_ctx_init(&ctx);
+    ctx.protocol = data[0] % 2 ? EXTAUTH_LINE : EXTAUTH_EJABBERD;
+    ctx.cfg = cfg; /* config_path stays NULL: no reloads */
+    ctx.no_replay = 1;
+    (void)extauth_serve(in_fd, out_fd, &ctx);
+    check_replies(out_fd, ctx.protocol);
+    ctx.cfg = NULL; /* kept for the next input */
+    extauth_ctx_free(&ctx);
+    close(in_fd);
+    close(out_fd);
+    return 0;
+}
