@@ -14,6 +14,9 @@
 #                        status and ejabberd's "Accepted c2s PLAIN
 #                        authentication for JID by $EJT_BACKEND backend" or
 #                        "Failed c2s PLAIN authentication for JID" line.
+#   expect_login_as accept|refuse DESC LOGIN_JID SERVER_JID TOKEN
+#                        the same, logging in as LOGIN_JID while the log
+#                        line names SERVER_JID (ejabberd lowercases).
 #   expect_sendxmpp accept|refuse DESC JID TOKEN TO
 #                        the same with go-sendxmpp sending one message.
 #   expect_offline_delivery DESC FROM TO
@@ -141,11 +144,17 @@ ejt_check() {
 }
 
 expect_login() {
-    local want=$1 desc=$2 jid=$3 token=$4 mark out status
+    expect_login_as "$1" "$2" "$3" "$3" "$4"
+}
+
+# expect_login_as accept|refuse DESC LOGIN_JID SERVER_JID TOKEN: log in as
+# LOGIN_JID; ejabberd's log line names SERVER_JID (what it made of it).
+expect_login_as() {
+    local want=$1 desc=$2 jid=$3 server_jid=$4 token=$5 mark out status
     mark=$(e2e_log_mark "$EJD_LOG")
     out=$(XMPP_PASSWORD=$token xmpp_client login --jid "$jid" --port "$EJD_PORT")
     status=$?
-    ejt_check "$want" "$desc" "$jid" "$mark" "$status" "$out"
+    ejt_check "$want" "$desc" "$server_jid" "$mark" "$status" "$out"
 }
 
 expect_sendxmpp() {
@@ -198,6 +207,14 @@ ejt_token_checks() {
     expect_login refuse "token for another JID refused" "$alice" "$(mint "$bob")"
     expect_login refuse "expired token (minted 120 s ago) refused" "$alice" \
         "$(mint "$alice" $(($(date +%s) - 120)))"
+    expect_login refuse "token from the future (minted for now + 120 s) refused" "$alice" \
+        "$(mint "$alice" $(($(date +%s) + 120)))"
+    # ejabberd lowercases the user name before asking the backend: tokens
+    # must be signed for the lowercase JID, whatever the user typed.
+    expect_login_as accept "login as Alice@..., token for the lowercase JID: accepted" \
+        "Alice@$EJT_DOMAIN" "$alice" "$(mint "$alice")"
+    expect_login refuse "token signed for Alice@... (not lowercase) refused" "$alice" \
+        "$(mint "Alice@$EJT_DOMAIN")"
     token=$(mint "$alice")
     expect_login accept "token used once" "$alice" "$token"
     expect_login refuse "the same token replayed refused" "$alice" "$token"
