@@ -142,10 +142,11 @@ static int answer_auth(struct extauth_ctx *ctx, const struct extauth_request *re
     int status = xt_jid_make(req->user, req->server, jid, sizeof jid);
     enum xt_class class;
 
-    if (status != XT_OK) /* not a valid JID: log what came, escaped */
+    /* for the log: the JID, or what came if it is not one, escaped and bounded */
+    if (status != XT_OK)
         tool_printable(req->user, strlen(req->user), shown, sizeof shown);
     else
-        snprintf(shown, sizeof shown, "%s", jid);
+        tool_printable(jid, strlen(jid), shown, sizeof shown);
     if (status == XT_OK)
         status = xt_verify(ctx->cfg, ctx->replay, jid, req->password, req->password_len, now);
     class = xt_status_class(status);
