@@ -4,7 +4,11 @@
 # ($(pkg-config --variable=libdir pam)/security, whatever PREFIX is);
 # everything else goes under PREFIX (default /usr).
 
-INSTALL        ?= install
+# GNU names, not INSTALL: dh_auto_install sets that to a command that warns
+# on every call without -s (stripping is dh_strip's job).
+INSTALL_PROGRAM ?= install -m 0755
+INSTALL_DATA    ?= install -m 0644
+INSTALL_DIR     ?= install -d
 PAM_MODULE_DIR ?= $(shell $(PKG) --variable=libdir pam)/security
 BINDIR         ?= $(PREFIX)/bin
 MANDIR         ?= $(PREFIX)/share/man
@@ -22,22 +26,22 @@ EXAMPLE_FILES    = $(shell find etc -type f ! -path '*/node_modules/*' ! -name '
 
 .PHONY: install uninstall
 install: all $(XTOKEN_BIN)
-	$(INSTALL) -d $(DESTDIR)$(PAM_MODULE_DIR) $(DESTDIR)$(BINDIR)
-	$(INSTALL) -m 0644 $(PAM_MOD) $(DESTDIR)$(PAM_MODULE_DIR)/pam_xtoken.so
-	$(INSTALL) -m 0755 $(XTOKEN_BIN) $(DESTDIR)$(BINDIR)/xtoken
+	$(INSTALL_DIR) $(DESTDIR)$(PAM_MODULE_DIR) $(DESTDIR)$(BINDIR)
+	$(INSTALL_DATA) $(PAM_MOD) $(DESTDIR)$(PAM_MODULE_DIR)/pam_xtoken.so
+	$(INSTALL_PROGRAM) $(XTOKEN_BIN) $(DESTDIR)$(BINDIR)/xtoken
 	set -e; for page in $(MAN_PAGES); do \
 	  section=$${page##*.}; \
-	  $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$section; \
-	  $(INSTALL) -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$section/; \
+	  $(INSTALL_DIR) $(DESTDIR)$(MANDIR)/man$$section; \
+	  $(INSTALL_DATA) $$page $(DESTDIR)$(MANDIR)/man$$section/; \
 	done
 	set -e; if [ -f $(PROSODY_PROVIDER) ]; then \
-	  $(INSTALL) -d $(DESTDIR)$(PROSODY_MODULE_DIR); \
-	  $(INSTALL) -m 0644 $(PROSODY_PROVIDER) $(DESTDIR)$(PROSODY_MODULE_DIR)/; \
+	  $(INSTALL_DIR) $(DESTDIR)$(PROSODY_MODULE_DIR); \
+	  $(INSTALL_DATA) $(PROSODY_PROVIDER) $(DESTDIR)$(PROSODY_MODULE_DIR)/; \
 	fi
 	set -e; for f in $(EXAMPLE_FILES); do \
 	  rel=$${f#etc/}; \
-	  $(INSTALL) -d $(DESTDIR)$(EXAMPLES_DIR)/$$(dirname $$rel); \
-	  $(INSTALL) -m 0644 $$f $(DESTDIR)$(EXAMPLES_DIR)/$$rel; \
+	  $(INSTALL_DIR) $(DESTDIR)$(EXAMPLES_DIR)/$$(dirname $$rel); \
+	  $(INSTALL_DATA) $$f $(DESTDIR)$(EXAMPLES_DIR)/$$rel; \
 	done
 
 uninstall:
