@@ -24,6 +24,10 @@
 #                        must ask the backend whether TO exists (extauth
 #                        isuser / PAM acct_mgmt) and store it; TO logs in
 #                        (fresh token) and must receive it.
+#   ejt_token_checks     all of the token checks above against the running
+#                        server, then ejt_parallel_checks: logins at the same
+#                        time (fresh tokens all in; one token raced by four
+#                        clients in exactly once).
 #   expect_bounce DESC FROM TO
 #                        FROM sends to TO, a user the backend says does not
 #                        exist: the message must bounce.
@@ -199,6 +203,53 @@ expect_bounce() {
     esac
 }
 
+# ejt_parallel_logins JID TOKEN...: log in once per TOKEN, all at the same
+# time; print how many clients got in and how many Accepted lines ejabberd
+# logged for JID ("OK ACCEPTED").
+ejt_parallel_logins() {
+    local jid=$1 mark i pids=() ok=0 accepted
+    shift
+    mark=$(e2e_log_mark "$EJD_LOG")
+    i=0
+    for token in "$@"; do
+        XMPP_PASSWORD=$token xmpp_client login --jid "$jid" --port "$EJD_PORT" \
+            >"$E2E_DIR/par.$i" 2>&1 &
+        pids+=($!)
+        i=$((i + 1))
+    done
+    for i in "${pids[@]}"; do
+        wait "$i" && ok=$((ok + 1))
+    done
+    sleep 0.5   # let the log catch up
+    accepted=$(tail -n +"$((mark + 1))" "$EJD_LOG" | grep -c -F "$(ejt_log_accept "$jid")")
+    echo "$ok $accepted"
+}
+
+# Logins at the same time: fresh tokens all get in; one token raced by
+# several clients gets in exactly once, whichever process (extauth pool)
+# or PAM call answers.
+ejt_parallel_checks() {
+    local alice=alice@$EJT_DOMAIN n=4 tokens=() token result i
+    for ((i = 0; i < n; i++)); do tokens+=("$(mint "$alice")"); done
+    result=$(ejt_parallel_logins "$alice" "${tokens[@]}")
+    if ejt_mint_failed "parallel fresh tokens"; then
+        :
+    elif [ "$result" = "$n $n" ]; then
+        e2e_pass "$n logins at once with $n fresh tokens: all accepted"
+    else
+        e2e_fail "$n logins at once with $n fresh tokens: clients ok / accepted = $result"
+    fi
+    token=$(mint "$alice")
+    result=$(ejt_parallel_logins "$alice" "$token" "$token" "$token" "$token")
+    if ejt_mint_failed "one token raced"; then
+        :
+    elif [ "$result" = "1 1" ]; then
+        e2e_pass "one token used by $n clients at once: accepted exactly once"
+    else
+        e2e_fail "one token used by $n clients at once: clients ok / accepted = $result, expected 1 1"
+    fi
+}
+
 # The standard token checks for one running server (alice and bob exist).
 ejt_token_checks() {
     local alice=alice@$EJT_DOMAIN bob=bob@$EJT_DOMAIN token
@@ -225,4 +276,5 @@ ejt_token_checks() {
     expect_sendxmpp accept "fresh token accepted" "$bob" "$token" "$alice"
     expect_sendxmpp refuse "replayed token refused" "$bob" "$token" "$alice"
     expect_offline_delivery "message to an offline user stored and delivered" "$alice" "$bob"
+    ejt_parallel_checks
 }
