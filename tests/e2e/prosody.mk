@@ -18,3 +18,10 @@ e2e-prosody-cyrus: all
 	tests/e2e/prosody-cyrus.sh
 
 E2E_TARGETS += e2e-prosody
+
+# Converse.js: npm ci from tests/e2e/converse/package-lock.json (node_modules
+# is not committed), screenshots in build/e2e/converse/.
+e2e-converse: all
+	tests/e2e/converse.sh
+
+E2E_TARGETS += e2e-converse

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# End to end in a real browser: headless Chromium (Debian) driven by
+# playwright-core opens a stand-in web app (tests/e2e/converse/webapp.mjs)
+# that serves etc/converse/index.html; Converse.js 14 fetches {jid, password}
+# from /credentials (a fresh token from build/xtoken) and logs in:
+#   ejabberd 23.01 (extauth: xtoken extauth) over websocket and over BOSH,
+#   Prosody 0.12 (mod_auth_xtoken) over websocket,
+# each through the web app's reverse proxy (/xmpp-websocket, /http-bind).
+# Also: a tampered token shows the login failure; after the XMPP server
+# restarts, Converse fetches a fresh token and reconnects by itself.
+# Screenshots go to $E2E_OUT (default build/e2e/converse/).
+# Needs tests/install-deps.sh prosody e2e, node + npm (npm ci here, from the
+# committed lockfile).
+set -u
+. "$(dirname "$0")/prosody-lib.sh"
+
+pt_setup converse
+CV_DIR=$E2E_LIB_DIR/converse
+OUT=${E2E_OUT:-$PT_ROOT/build/e2e/converse}
+mkdir -p "$OUT"
+rm -f "$OUT"/*.png
+ALICE=alice@$PT_DOMAIN
+
+command -v node >/dev/null && command -v npm >/dev/null ||
+    { echo "converse: node and npm are needed" >&2; exit 2; }
+[ -x /usr/bin/chromium ] || { echo "converse: /usr/bin/chromium missing (tests/install-deps.sh prosody)" >&2; exit 2; }
+
+e2e_step "npm ci (converse.js, playwright-core) from the lockfile"
+if [ ! -f "$CV_DIR/node_modules/.package-lock.json" ] ||
+    [ "$CV_DIR/package-lock.json" -nt "$CV_DIR/node_modules/.package-lock.json" ]; then
+    (cd "$CV_DIR" && timeout 300 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) ||
+        { echo "converse: npm ci failed" >&2; exit 2; }
+fi
+[ -f "$CV_DIR/node_modules/converse.js/dist/converse.min.js" ] || { echo "converse: no converse.js dist" >&2; exit 2; }
+
+# webapp_start NAME WS_URL BOSH_URL: the stand-in web app for one XMPP server.
+webapp_start() {
+    local name=$1 port
+    port=$(e2e_free_port)
+    WEBAPP_PORT=$port XTOKEN=$XTOKEN XTOKEN_CONFIG=$CONF XMPP_DOMAIN=$PT_DOMAIN \
+        CONVERSE_DIST=$CV_DIR/node_modules/converse.js/dist PAGE=$PT_ROOT/etc/converse/index.html \
+        XMPP_WS=$2 XMPP_BOSH=$3 setsid node "$CV_DIR/webapp.mjs" </dev/null >"$E2E_DIR/webapp-$name.log" 2>&1 &
+    WEBAPP_PID=$!
+    e2e_on_exit "e2e_stop_pid $WEBAPP_PID 5"
+    WEBAPP_LOG=$E2E_DIR/webapp-$name.log
+    WEBAPP=http://127.0.0.1:$port
+    e2e_wait_port "$port" 10
+}
+
+# browser SCENARIO NAME DESC [QUERY] [extra args]: run one browser scenario.
+browser() {
+    local scenario=$1 name=$2 desc=$3 query=${4:-} out status
+    shift $(($# < 4 ? $# : 4))
+    out=$(cd "$CV_DIR" && timeout 150 node browser.mjs --base "$WEBAPP" --user alice \
+        --scenario "$scenario" --out "$OUT" --name "$name" --query "$query" "$@" 2>"$E2E_DIR/browser-$name.err")
+    status=$?
+    if [ "$status" = 0 ] && [ -s "$OUT/$name.png" ]; then
+        e2e_pass "$desc (${out##*PASS }; $OUT/$name.png)"
+    else
+        e2e_fail "$desc: exit $status: $out $(tail -n 5 "$E2E_DIR/browser-$name.err")"
+    fi
+}
+
+# reconnect NAME DESC RESTART_FUNCTION [QUERY]: online, restart the server, online again.
+reconnect() {
+    local name=$1 desc=$2 restart=$3 query=${4:-} signal=$E2E_DIR/restarted-$1 bpid before after
+    (cd "$CV_DIR" && exec timeout 150 node browser.mjs --base "$WEBAPP" --user alice \
+        --scenario reconnect --out "$OUT" --name "$name" --query "$query" --signal "$signal" \
+        >"$E2E_DIR/browser-$name.out" 2>"$E2E_DIR/browser-$name.err") &
+    bpid=$!
+    if ! e2e_retry 40 grep -q READY "$E2E_DIR/browser-$name.out"; then
+        wait "$bpid"
+        e2e_fail "$desc: never online before the restart: $(cat "$E2E_DIR/browser-$name.out")"
+        return
+    fi
+    before=$(grep -c 'token #' "$WEBAPP_LOG")
+    "$restart"
+    touch "$signal"
+    wait "$bpid"
+    local status=$?
+    after=$(grep -c 'token #' "$WEBAPP_LOG")
+    if [ "$status" = 0 ] && [ "$after" -gt "$before" ]; then
+        e2e_pass "$desc ($(tail -n1 "$E2E_DIR/browser-$name.out" | sed 's/^PASS //'); tokens minted: $before before, $after after)"
+    else
+        e2e_fail "$desc: exit $status, tokens $before -> $after: $(tail -n2 "$E2E_DIR/browser-$name.out") $(tail -n 3 "$E2E_DIR/browser-$name.err")"
+    fi
+}
+
+# ---- ejabberd (extauth), websocket and BOSH --------------------------------
+e2e_step "ejabberd 23.01 (extauth: xtoken extauth), Converse.js over websocket and BOSH"
+EJD_USER=
+EJD_HTTP=1
+ejd_start "$E2E_DIR/ejd" "$(sed -e "s#^extauth_program: .*#extauth_program: \"$XTOKEN extauth --config $CONF\"#" \
+    "$PT_ROOT/etc/ejabberd/ejabberd-extauth.yml")" || exit 1
+webapp_start ejabberd "ws://127.0.0.1:$EJD_HTTP_PORT/ws" "http://127.0.0.1:$EJD_HTTP_PORT/bosh"
+
+code=$(curl -s -o /dev/null -w '%{http_code}' "$WEBAPP/credentials")
+[ "$code" = 401 ] && e2e_pass "web app: /credentials without the session cookie is 401" ||
+    e2e_fail "web app: /credentials without a cookie answered $code"
+
+mark=$(e2e_log_mark "$EJD_LOG")
+browser login ejabberd-websocket "ejabberd, websocket: Converse logs in with a fresh token"
+e2e_wait_log "$EJD_LOG" "$mark" "Accepted c2s PLAIN authentication for $ALICE by external backend" 5 >/dev/null &&
+    e2e_pass "ejabberd logged the accepted token login" || e2e_fail "no accepted login in ejabberd's log"
+browser login ejabberd-bosh "ejabberd, BOSH: Converse logs in with a fresh token" "?transport=bosh"
+mark=$(e2e_log_mark "$EJD_LOG")
+browser tamper ejabberd-tampered "ejabberd: a tampered token shows the login failure" "?auto_reconnect=0"
+e2e_wait_log "$EJD_LOG" "$mark" "Failed c2s PLAIN authentication for $ALICE" 5 >/dev/null &&
+    e2e_pass "ejabberd logged the refused token" || e2e_fail "no refused login in ejabberd's log"
+
+ejd_relaunch() {
+    # Same config, same ports: a restart, as an admin would do it.
+    ejd_stop
+    (
+        cd "$EJD_DIR" || exit 1
+        HOME=$EJD_DIR EJABBERD_CONFIG_PATH=$EJD_DIR/ejabberd.yml EJABBERD_LOG_PATH=$EJD_LOG \
+            ERL_LIBS=$EJD_ERL_LIBS exec setsid erl -noinput -noshell \
+            -mnesia dir "\"$EJD_DIR/spool\"" -s ejabberd
+    ) </dev/null >>"$EJD_DIR/logs/erl.out" 2>&1 &
+    EJD_PID=$!
+    e2e_wait_port "$EJD_HTTP_PORT" 30
+}
+reconnect ejabberd-reconnected "ejabberd restarted: Converse fetches a fresh token and reconnects by itself" ejd_relaunch
+ejd_stop
+e2e_stop_pid "$WEBAPP_PID" 5
+
+# ---- Prosody (mod_auth_xtoken), websocket ----------------------------------
+e2e_step "Prosody 0.12 (authentication = \"xtoken\"), Converse.js over websocket"
+mkdir -p "$E2E_DIR/prosody/plugins"
+cp "$PT_ROOT/etc/prosody/mod_auth_xtoken.lua" "$E2E_DIR/prosody/plugins/"
+PT_HTTP=1
+prosody_start "$E2E_DIR/prosody" "authentication = \"xtoken\"
+xtoken_path = \"$XTOKEN\"
+xtoken_config = \"$CONF\"" || exit 1
+webapp_start prosody "ws://127.0.0.1:$PT_HTTP_PORT/xmpp-websocket" "http://127.0.0.1:$PT_HTTP_PORT/http-bind"
+mark=$(e2e_log_mark "$PT_LOG")
+browser login prosody-websocket "Prosody, websocket: Converse logs in with a fresh token"
+e2e_wait_log "$PT_LOG" "$mark" "xtoken accepted $ALICE" 5 >/dev/null &&
+    e2e_pass "Prosody logged the accepted token" || e2e_fail "no 'xtoken accepted' in Prosody's log"
+mark=$(e2e_log_mark "$PT_LOG")
+browser tamper prosody-tampered "Prosody: a tampered token shows the login failure" "?auto_reconnect=0"
+e2e_wait_log "$PT_LOG" "$mark" "xtoken refused $ALICE" 5 >/dev/null &&
+    e2e_pass "Prosody logged the refused token" || e2e_fail "no 'xtoken refused' in Prosody's log"
+reconnect prosody-reconnected "Prosody restarted: Converse fetches a fresh token and reconnects by itself" prosody_restart
+prosody_stop
+
+e2e_done
