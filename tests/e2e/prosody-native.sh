@@ -59,6 +59,10 @@ xlogin refuse "the same token replayed refused" "$BOB" "$TOKEN"
 login refuse "the same token replayed over PLAIN refused" "$BOB" "$TOKEN"
 xlogin refuse "tampered token refused" "$BOB" "$(tamper "$(mint "$BOB")")"
 xlogin refuse "token for another JID refused" "$BOB" "$(mint "$ALICE")"
+out=$(XMPP_PASSWORD=$(mint "$ALICE") "$E2E_PYTHON" "$E2E_LIB_DIR/prosody-sasl-client.py" \
+    --jid "ALICE@$PT_DOMAIN" --port "$PT_PORT" --mechanism X-TOKEN)
+[ "$out" = "LOGIN-OK $ALICE/raw" ] && e2e_pass "X-TOKEN: authcid ALICE nodeprepped to alice, alice's token accepted" ||
+    e2e_fail "X-TOKEN with authcid ALICE: $out"
 TOKEN=$(mint "$ALICE")
 out=$(XMPP_PASSWORD=$TOKEN "$E2E_PYTHON" "$E2E_LIB_DIR/prosody-sasl-client.py" \
     --jid "$ALICE" --port "$PT_PORT" --mechanism PLAIN)
@@ -69,8 +73,9 @@ e2e_step "usernames are never interpreted by a shell"
 mark=$(e2e_log_mark "$PT_LOG")
 out=$(XMPP_PASSWORD=$(mint "$ALICE") "$E2E_PYTHON" "$E2E_LIB_DIR/prosody-sasl-client.py" \
     --jid 'x;touch${IFS}pwned;$(touch${IFS}pwned2)@localhost' --port "$PT_PORT" --mechanism PLAIN)
-if [ "${out%% *}" = AUTH-FAILED ] && [ ! -e "$PT_DIR/pwned" ] && [ ! -e "$PT_DIR/pwned2" ]; then
-    e2e_pass "username with shell metacharacters refused, nothing ran ($out)"
+if [ "${out%% *}" = AUTH-FAILED ] && [ ! -e "$PT_DIR/pwned" ] && [ ! -e "$PT_DIR/pwned2" ] &&
+    e2e_wait_log "$PT_LOG" "$mark" "refused a login: unusable username" 5 >/dev/null; then
+    e2e_pass "username with shell metacharacters refused before any xtoken run, nothing ran ($out)"
 else
     e2e_fail "username with shell metacharacters: $out; files: $(ls "$PT_DIR")"
 fi
