@@ -119,11 +119,19 @@ e2e_descendants() {
     done
 }
 
+# Start time of a process (field 22 of /proc/PID/stat), to tell a pid from a
+# later process that reused it.
+e2e_start_time() {
+    sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | cut -d' ' -f20
+}
+
 e2e_stop_pid() {
-    local pid=$1 secs=${2:-10} kids i
+    local pid=$1 secs=${2:-10} kids=() kid i
     [ -n "$pid" ] || return 0
     kill -0 "$pid" 2>/dev/null || return 0
-    kids=$(e2e_descendants "$pid")
+    for kid in $(e2e_descendants "$pid"); do
+        kids+=("$kid:$(e2e_start_time "$kid")")
+    done
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < secs * 10; i++)); do
         kill -0 "$pid" 2>/dev/null || break
@@ -133,9 +141,12 @@ e2e_stop_pid() {
     done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    for pid in $kids; do
-        kill -KILL "$pid" 2>/dev/null || true
+    # Descendants that outlived it (same pid AND same start time only).
+    for kid in "${kids[@]}"; do
+        [ "$(e2e_start_time "${kid%%:*}")" = "${kid#*:}" ] &&
+            kill -KILL "${kid%%:*}" 2>/dev/null
     done
+    return 0
 }
 
 e2e_pam_service() {
