@@ -51,3 +51,6 @@ fuzz: fuzz-build
 	    || { tail -60 $(FUZZ_DIR)/$$t.log; echo "fuzz: $$t FAILED (log $(FUZZ_DIR)/$$t.log)"; exit 1; }; \
 	  grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb)' $(FUZZ_DIR)/$$t.log || true; \
 	done; echo "fuzz: $(words $(FUZZ_TARGETS)) targets passed"
+
+# .ci/run: each target for FUZZ_SECONDS (60 s by default).
+CI_TARGETS += fuzz

@@ -28,6 +28,8 @@ check-asan:
 	  cat $(ASAN_BUILD)/san-logs/*; echo "check-asan: sanitizer reports above"; exit 1; fi
 	@echo "check-asan: make check passed under ASan+UBSan, no sanitizer reports"
 
+CI_TARGETS += check-asan
+
 # Check's fork-per-test is turned off so valgrind sees the tests themselves.
 # pamcheck runs through a wrapper that execs it under valgrind; tests/pam/run.sh
 # is pointed at a build dir holding that wrapper and a copy of the module.
