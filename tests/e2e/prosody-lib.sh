@@ -102,8 +102,6 @@ c2s_require_encryption = true
 ssl = { key = "$dir/cert.pem", certificate = "$dir/cert.pem" }
 consider_websocket_secure = true
 consider_bosh_secure = true
-cross_domain_websocket = true
-cross_domain_bosh = true
 certificates = "$dir/certs"
 log_auth_ips = "all"
 modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "posix", "offline", "log_auth"$( [ "${PT_HTTP:-0}" = 1 ] && echo ', "websocket", "bosh"') }
