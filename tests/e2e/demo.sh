@@ -56,10 +56,8 @@ step "Writing fresh secrets: build/xtoken keygen > $CONF"
 # The replay store directory, laid out like the package's /run/pam_xtoken.
 mkdir "$E2E_DIR/replay"
 chmod 1733 "$E2E_DIR/replay"
-{
-    echo "replay = $E2E_DIR/replay"
-    "$XTOKEN" keygen
-} >"$CONF" || die "xtoken keygen failed"
+(umask 077 && { echo "replay = $E2E_DIR/replay" && "$XTOKEN" keygen; } >"$CONF") ||
+    die "xtoken keygen failed"
 if [ -n "$EJD_USER" ]; then
     chmod 0711 "$E2E_DIR"
     chown root:ejabberd "$CONF"

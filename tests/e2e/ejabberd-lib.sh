@@ -62,10 +62,10 @@ ejt_setup() {
     # store file inside but cannot list or delete others'.
     mkdir "$REPLAY"
     chmod 1733 "$REPLAY"
-    {
-        echo "replay = $REPLAY"
-        "$XTOKEN" keygen
-    } >"$CONF.new" || exit 2
+    (
+        umask 077   # before the redirection creates the file
+        { echo "replay = $REPLAY" && "$XTOKEN" keygen; } >"$CONF.new"
+    ) || exit 2
     printf '%s\n' "alice@$EJT_DOMAIN" "bob@$EJT_DOMAIN" >"$USERS"
     chmod 0644 "$USERS"
     if [ -n "$EJD_USER" ]; then
