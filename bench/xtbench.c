@@ -310,41 +310,54 @@ static double bench_python_verify(const struct options *o, const xt_config *cfg,
 /* ---- PAM round trips ---------------------------------------------------- */
 
 struct pam_rates {
-    double xtoken, permit;
+    double xtoken, nodelete, permit;
 };
 
 static struct pam_rates bench_pam(const struct options *o, const xt_config *cfg,
                                   const char *conf_path, const struct sizes *sz)
 {
-    double xt[9] = {0}, permit[9] = {0};
+    double xt[9] = {0}, nodelete[9] = {0}, permit[9] = {0};
     char *confdir = path_join(tmp_dir, "pam.d");
     char *module = path_join(o->build_dir, "pam_xtoken.so");
+    char *module_nd = path_join(o->build_dir, "bench/pam_xtoken_nodelete.so");
     char *loop = path_join(o->build_dir, "bench/pam_loop");
     char service[1024], svc_path[1024], count[32], user[] = BENCH_JID;
-    char svc_xt[] = "xtbench-xtoken", svc_permit[] = "xtbench-permit";
+    char svc_xt[] = "xtbench-xtoken", svc_nd[] = "xtbench-nodelete",
+         svc_permit[] = "xtbench-permit";
     if (mkdir(confdir, 0700) != 0)
         die(2, "%s: %s", confdir, strerror(errno));
     snprintf(service, sizeof(service), "auth required %s conf=%s users=any\n", module,
              conf_path);
     snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_xt);
     write_file(svc_path, 0644, service);
+    snprintf(service, sizeof(service), "auth required %s conf=%s users=any\n", module_nd,
+             conf_path);
+    snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_nd);
+    write_file(svc_path, 0644, service);
     snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_permit);
     write_file(svc_path, 0644, "auth required pam_permit.so\n");
     snprintf(count, sizeof(count), "%zu", sz->pam_n);
     for (int r = 0; r < sz->rounds; r++) {
         /* Fresh tokens each round: the module's replay store is on. */
-        char *pool = mint_pool(cfg, sz->pam_n);
+        char *pool = mint_pool(cfg, 2 * sz->pam_n);
         char *file = write_token_file("pam.tokens", pool, sz->pam_n);
+        char *file_nd = write_token_file("pam-nd.tokens", pool + sz->pam_n * TOKEN_SLOT,
+                                         sz->pam_n);
         char *argv_permit[] = {loop, confdir, svc_permit, user, file, count, NULL};
         char *argv_xt[] = {loop, confdir, svc_xt, user, file, count, NULL};
+        char *argv_nd[] = {loop, confdir, svc_nd, user, file_nd, count, NULL};
         permit[r] = run_rate(argv_permit);
         xt[r] = run_rate(argv_xt);
+        nodelete[r] = run_rate(argv_nd);
         free(pool);
         free(file);
+        free(file_nd);
     }
-    struct pam_rates rates = {median(xt, sz->rounds), median(permit, sz->rounds)};
+    struct pam_rates rates = {median(xt, sz->rounds), median(nodelete, sz->rounds),
+                              median(permit, sz->rounds)};
     free(confdir);
     free(module);
+    free(module_nd);
     free(loop);
     return rates;
 }
@@ -393,18 +406,19 @@ static int read_exact(int fd, unsigned char *buf, size_t len)
     return 1;
 }
 
-/* Peak resident set of pid in KiB (VmHWM), 0 if unreadable. */
-static long peak_rss_kib(pid_t pid)
+/* A field of /proc/PID/status in KiB ("VmHWM:", "RssAnon:"), 0 if unreadable. */
+static long status_kib(pid_t pid, const char *field)
 {
     char path[64], line[256];
     long kib = 0;
+    size_t len = strlen(field);
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return 0;
     while (fgets(line, sizeof(line), f) != NULL)
-        if (strncmp(line, "VmHWM:", 6) == 0) {
-            kib = strtol(line + 6, NULL, 10);
+        if (strncmp(line, field, len) == 0) {
+            kib = strtol(line + len, NULL, 10);
             break;
         }
     fclose(f);
@@ -413,7 +427,7 @@ static long peak_rss_kib(pid_t pid)
 
 struct extauth_result {
     double req_per_s, p50_us, p99_us;
-    long rss_kib;
+    long rss_kib, anon_kib;
 };
 
 struct frame {
@@ -450,7 +464,7 @@ static struct extauth_result run_extauth(char *const argv[], const struct frame 
                                          size_t n, size_t warmup)
 {
     static const unsigned char yes[4] = {0, 2, 0, 1};
-    struct extauth_result res = {0, 0, 0, 0};
+    struct extauth_result res = {0, 0, 0, 0, 0};
     uint64_t *lat = calloc(n, sizeof(*lat));
     struct helper h = spawn_helper(argv);
     uint64_t start = 0;
@@ -472,7 +486,8 @@ static struct extauth_result run_extauth(char *const argv[], const struct frame 
             lat[i - warmup] = now_ns() - t0;
     }
     uint64_t total = now_ns() - start;
-    res.rss_kib = peak_rss_kib(h.pid);
+    res.rss_kib = status_kib(h.pid, "VmHWM:");
+    res.anon_kib = status_kib(h.pid, "RssAnon:");
     close(h.to_fd);
     close(h.from_fd);
     if (waitpid(h.pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -488,6 +503,7 @@ static struct extauth_result run_extauth(char *const argv[], const struct frame 
 
 struct extauth_all {
     struct extauth_result xtoken, limit, python;
+    long floor_kib; /* peak RSS of a process that only fetches SHA-256 */
 };
 
 static struct extauth_all bench_extauth(const struct options *o, const xt_config *cfg,
@@ -508,6 +524,11 @@ static struct extauth_all bench_extauth(const struct options *o, const xt_config
     all.xtoken = run_extauth(argv_xt, frames, sz->extauth_n, sz->warmup_n);
     all.limit = run_extauth(argv_limit, frames, sz->limit_n, sz->warmup_n);
     all.python = run_extauth(argv_py, frames, sz->python_extauth_n, sz->warmup_n);
+    char *floor_prog = path_join(o->build_dir, "bench/rss_floor");
+    char *argv_floor[] = {floor_prog, NULL};
+    char out[64] = "";
+    all.floor_kib = run_capture(argv_floor, out, sizeof(out)) == 0 ? strtol(out, NULL, 10) : 0;
+    free(floor_prog);
     free(frames);
     free(pool);
     free(xtoken);
@@ -592,6 +613,8 @@ int main(int argc, char **argv)
     add_figure("pam_permit_per_s", pam.permit, "1/s", "", -1);
     add_figure("pam_vs_permit", pam.xtoken / pam.permit, "x", ">= 0.8",
                pam.xtoken / pam.permit >= 0.8);
+    add_figure("pam_nodelete_per_s", pam.nodelete, "1/s", "", -1);
+    add_figure("pam_nodelete_vs_permit", pam.nodelete / pam.permit, "x", "", -1);
     add_figure("extauth_req_per_s", ext.xtoken.req_per_s, "1/s", "", -1);
     add_figure("extauth_p50_us", ext.xtoken.p50_us, "us", "", -1);
     add_figure("extauth_p99_us", ext.xtoken.p99_us, "us", "<= 100", ext.xtoken.p99_us <= 100);
@@ -606,6 +629,9 @@ int main(int argc, char **argv)
     add_figure("extauth_vs_python", vs_python, "x", ">= 1.5", vs_python >= 1.5);
     add_figure("extauth_rss_kib", (double)ext.xtoken.rss_kib, "KiB", "<= 4096",
                ext.xtoken.rss_kib > 0 && ext.xtoken.rss_kib <= 4096);
+    add_figure("extauth_anon_rss_kib", (double)ext.xtoken.anon_kib, "KiB", "", -1);
+    add_figure("openssl_floor_rss_kib", (double)ext.floor_kib, "KiB", "", -1);
+    add_figure("python_extauth_rss_kib", (double)ext.python.rss_kib, "KiB", "", -1);
     print_report();
 
     xt_config_free(cfg);
