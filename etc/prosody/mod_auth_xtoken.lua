@@ -77,6 +77,17 @@ local function run(cmd, input)
 	return code;
 end
 
+-- Say at startup, not at the first login, when the config is unusable
+-- (missing, unreadable by this user, unsafe mode, bad syntax).
+do
+	local status = run("exec " .. shell_quote(xtoken_path) .. " check-config --config "
+		.. shell_quote(xtoken_config) .. " </dev/null >/dev/null 2>&1");
+	if status ~= 0 then
+		module:log("error", "`%s check-config --config %s` failed (exit %s): every login will be "
+			.. "refused until it passes; see syslog (ident xtoken)", xtoken_path, xtoken_config, tostring(status));
+	end
+end
+
 local provider = {};
 
 function provider.user_exists(username)

@@ -4,7 +4,7 @@
 # that serves etc/converse/index.html; Converse.js 14 fetches {jid, password}
 # from /credentials (a fresh token from build/xtoken) and logs in:
 #   ejabberd 23.01 (extauth: xtoken extauth) over websocket and over BOSH,
-#   Prosody 0.12 (mod_auth_xtoken) over websocket,
+#   Prosody 0.12 (mod_auth_xtoken) over websocket (and BOSH),
 # each through the web app's reverse proxy (/xmpp-websocket, /http-bind).
 # Also: a tampered token shows the login failure; after the XMPP server
 # restarts, Converse fetches a fresh token and reconnects by itself.
@@ -125,7 +125,7 @@ ejd_stop
 e2e_stop_pid "$WEBAPP_PID" 5
 
 # ---- Prosody (mod_auth_xtoken), websocket ----------------------------------
-e2e_step "Prosody 0.12 (authentication = \"xtoken\"), Converse.js over websocket"
+e2e_step "Prosody 0.12 (authentication = \"xtoken\"), Converse.js over websocket and BOSH"
 mkdir -p "$E2E_DIR/prosody/plugins"
 cp "$PT_ROOT/etc/prosody/mod_auth_xtoken.lua" "$E2E_DIR/prosody/plugins/"
 PT_HTTP=1
@@ -137,6 +137,7 @@ mark=$(e2e_log_mark "$PT_LOG")
 browser login prosody-websocket "Prosody, websocket: Converse logs in with a fresh token"
 e2e_wait_log "$PT_LOG" "$mark" "xtoken accepted $ALICE" 5 >/dev/null &&
     e2e_pass "Prosody logged the accepted token" || e2e_fail "no 'xtoken accepted' in Prosody's log"
+browser login prosody-bosh "Prosody, BOSH: Converse logs in with a fresh token" "?transport=bosh"
 mark=$(e2e_log_mark "$PT_LOG")
 browser tamper prosody-tampered "Prosody: a tampered token shows the login failure" "?auto_reconnect=0"
 e2e_wait_log "$PT_LOG" "$mark" "xtoken refused $ALICE" 5 >/dev/null &&

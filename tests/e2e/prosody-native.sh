@@ -114,4 +114,16 @@ else
 fi
 prosody_stop
 
+e2e_step "an unusable config is reported at startup and refuses logins"
+mkdir -p "$E2E_DIR/prosody-badconf/plugins"
+cp "$PT_ROOT/etc/prosody/mod_auth_xtoken.lua" "$E2E_DIR/prosody-badconf/plugins/"
+prosody_start "$E2E_DIR/prosody-badconf" "authentication = \"xtoken\"
+xtoken_path = \"$XTOKEN\"
+xtoken_config = \"$E2E_DIR/missing.conf\"" || exit 1
+e2e_wait_log "$PT_LOG" 0 "check-config --config $E2E_DIR/missing.conf. failed \(exit 2\)" 5 >/dev/null &&
+    e2e_pass "startup error logged for a missing config" || e2e_fail "no check-config error in Prosody's log"
+pt_expect_login refuse "login refused while the config is missing" "$ALICE" "$(mint "$ALICE")" \
+    "xtoken accepted $ALICE" "xtoken verify failed for $ALICE \(exit 2\)"
+prosody_stop
+
 e2e_done
