@@ -1,7 +1,8 @@
 -- Prosody natively: authentication = "xtoken" (mod_auth_xtoken.lua, next to
--- this file). Copy mod_auth_xtoken.lua into a plugin directory, e.g.
---   install -m 0644 mod_auth_xtoken.lua /usr/local/lib/prosody/modules/
--- and put these lines in /etc/prosody/prosody.cfg.lua (globally or inside a
+-- this file). The Debian package and `make install` put it in
+-- /usr/lib/prosody/modules, Prosody's own plugin directory: nothing else to
+-- set. (A copy elsewhere needs plugin_paths = { "/that/dir" }.)
+-- Put these lines in /etc/prosody/prosody.cfg.lua (globally or inside a
 -- VirtualHost block).
 --
 -- Every login runs `xtoken verify` (token on its stdin; all crypto in C, the
@@ -10,7 +11,6 @@
 --   chown root:prosody /etc/security/pam_xtoken.conf; chmod 0640 /etc/security/pam_xtoken.conf
 -- SASL mechanisms offered: PLAIN and X-TOKEN (mod_auth_token's, same bytes).
 
-plugin_paths = { "/usr/local/lib/prosody/modules" }
 authentication = "xtoken"
 xtoken_path = "/usr/bin/xtoken"                  -- default
 xtoken_config = "/etc/security/pam_xtoken.conf"  -- default
