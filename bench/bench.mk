@@ -41,5 +41,5 @@ bench: bench-build
 	$(BENCH_DIR)/xtbench --build $(BUILD) --scripts bench --python $(BENCH_PYTHON) $(BENCH_ARGS)
 
 # Needs root and tests/install-deps.sh e2e (ejabberd). BENCH_LOGINS=N.
-bench-e2e: all $(BUILD)/xtoken
+bench-e2e: all $(BUILD)/xtoken $(BENCH_DIR)/pam_xtoken_nodelete.so
 	bench/e2e.sh
