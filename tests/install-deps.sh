@@ -15,5 +15,14 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Servers installed for the tests (ejabberd, prosody, saslauthd) must not
+# start their stock services on all interfaces: tests start their own on
+# 127.0.0.1. policy-rc.d exit 101 tells invoke-rc.d not to start anything.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
