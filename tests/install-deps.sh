@@ -3,7 +3,12 @@
 # none are named). Needs root; does nothing for packages already installed.
 set -eu
 cd "$(dirname "$0")/deps"
-[ $# -gt 0 ] || set -- $(ls *.apt | sed 's/\.apt$//')
+if [ $# -eq 0 ]; then
+    for list in ./*.apt; do
+        list=${list#./}
+        set -- "$@" "${list%.apt}"
+    done
+fi
 pkgs=$(for a in "$@"; do sed -e 's/#.*//' "$a.apt"; done | tr -s ' \n' '\n' | sort -u)
 missing=
 for p in $pkgs; do
@@ -25,4 +30,5 @@ if [ ! -e "$policy" ]; then
     trap 'rm -f "$policy"' EXIT
 fi
 apt-get update -qq
+# shellcheck disable=SC2086 # one word per package
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
