@@ -22,9 +22,13 @@ is_installed() { dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q 'ok i
 mode_of() { stat -c '%a %U %G' "$1"; }
 
 [ "$(id -u)" = 0 ] || fail "needs root (dpkg -i, /etc/pam.d)"
-deb=$(ls "$out"/${PKG}_*.deb)
-changes=$(ls "$out"/*.changes)
-[ -f "$deb" ] && [ -f "$changes" ] || fail "no .deb/.changes in $out (run make deb)"
+debs=("$out/${PKG}"_*.deb)
+changes_files=("$out"/*.changes)
+deb=${debs[0]}
+changes=${changes_files[0]}
+if [ ! -f "$deb" ] || [ ! -f "$changes" ] || [ ${#debs[@]} != 1 ]; then
+    fail "want one ${PKG}_*.deb and a .changes in $out (run make deb)"
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/deb-test.XXXXXX")
 cleanup() {
@@ -182,8 +186,9 @@ for page in "8 pam_xtoken" "5 pam_xtoken.conf" "1 xtoken"; do
     LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings "${man_args[@]}" > "$tmp/man.txt" 2> "$tmp/man.err" \
         || fail "man $sec $name"
     [ ! -s "$tmp/man.err" ] || { cat "$tmp/man.err" >&2; fail "man $sec $name: warnings"; }
-    grep -q "^NAME" "$tmp/man.txt" && grep -q "^ *$name " "$tmp/man.txt" \
-        || fail "man $sec $name renders badly"
+    if ! grep -q "^NAME" "$tmp/man.txt" || ! grep -q "^ *$name " "$tmp/man.txt"; then
+        fail "man $sec $name renders badly"
+    fi
 done
 say "man pam_xtoken, pam_xtoken.conf(5), xtoken(1) render without warnings"
 
