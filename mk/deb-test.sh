@@ -123,6 +123,11 @@ expect_auth() { # ok|refused SERVICE USER TOKEN WHAT
     local want=$1 got=refused
     pam_auth "$2" "$3" "$4" && got=ok
     [ "$got" = "$want" ] || { cat "$tmp/pamtester.out" >&2; fail "$5: $got, want $want"; }
+    # A refusal must be PAM_AUTH_ERR, not an unusable config or store.
+    if [ "$want" = refused ] && ! grep -q 'Authentication failure' "$tmp/pamtester.out"; then
+        cat "$tmp/pamtester.out" >&2
+        fail "$5: refused for the wrong reason"
+    fi
     say "pamtester $2 $3: $5 -> $got"
 }
 alice=alice@$DOMAIN
