@@ -51,6 +51,8 @@ check-valgrind: $(PAM_MOD) $(BUILD)/tests/unit $(BUILD)/tests/pamcheck
 	  echo "check-valgrind: memcheck errors or leaks above"; exit 1; fi
 	@echo "check-valgrind: $$(ls $(VG_DIR)/logs | wc -l) processes under memcheck, 0 errors, 0 leaks"
 
+CI_TARGETS += check-valgrind
+
 # What the analyzers read: every C file of the product, plus bench and fuzz.
 ANALYZE_SRCS := $(sort $(wildcard shared/*.c pam_xtoken/*.c xtoken/*.c bench/*.c fuzz/*.c))
 # -O2: _FORTIFY_SOURCE warns without optimisation.
