@@ -5,8 +5,8 @@
 #   ejt_setup NAME       e2e_init + keys: writes $CONF (pam_xtoken.conf made
 #                        by `xtoken keygen`, replay = $E2E_DIR/replay), the
 #                        users file $USERS (alice, bob), picks $EJD_USER,
-#                        points $XTOKEN at a private copy (ejt_stage).
-#   ejt_stage FILE       copy a build artefact to $E2E_DIR/bin, print the path.
+#                        points $XTOKEN at a private copy (e2e_stage).
+#   e2e_stage FILE       copy a build artefact to $E2E_DIR/bin, print the path.
 #   mint JID [AT]        print a token for JID (xtoken issue [--at AT]).
 #   tamper TOKEN         print TOKEN with one signature character changed.
 #   expect_login accept|refuse DESC JID TOKEN
@@ -43,7 +43,7 @@ EJT_DOMAIN=localhost
 ejt_setup() {
     e2e_init "$1"
     [ -x "$XTOKEN" ] || { echo "$1: $XTOKEN is missing: run make" >&2; exit 2; }
-    XTOKEN=$(ejt_stage "$XTOKEN") || exit 2
+    XTOKEN=$(e2e_stage "$XTOKEN") || exit 2
     # Run ejabberd as its own system user when we can (root, user exists):
     # that is how the Debian service runs it, and it proves the file
     # permissions the README recommends (root:ejabberd 0640) are enough.
@@ -78,42 +78,6 @@ ejt_setup() {
     mv "$CONF.new" "$CONF"
 }
 
-# ejt_stage FILE: print the path of a private copy of a build artefact in
-# $E2E_DIR/bin. A copy because the ejabberd user may not be able to enter
-# the source tree (e.g. /root), and because a `make` run by someone else
-# during the test must not swap the binary under a running server.
-ejt_stage() {
-    local file=$1 copy
-    mkdir -p "$E2E_DIR/bin"
-    chmod 0755 "$E2E_DIR/bin"
-    copy=$E2E_DIR/bin/$(basename "$file")
-    cp "$file" "$copy" && chmod 0755 "$copy" || return 1
-    echo "$copy"
-}
-
-# mint runs in $(...): a failure leaves a flag file that the next assertion
-# turns into a failure, so a refusal test cannot pass on an empty token.
-mint() {
-    "$XTOKEN" issue --config "${MINT_CONF:-$CONF}" ${2:+--at "$2"} "$1" ||
-        touch "$E2E_DIR/mint-failed"
-}
-
-ejt_mint_failed() {
-    [ -e "$E2E_DIR/mint-failed" ] || return 1
-    rm -f "$E2E_DIR/mint-failed"
-    e2e_fail "$1: xtoken issue failed, no token to test with"
-}
-
-# Change one character in the middle of the signature (not the last one
-# before '=', whose low bits are padding a lax decoder might ignore).
-tamper() {
-    local token=$1 pos c
-    pos=$((${#token} - 20))
-    c=${token:pos:1}
-    if [ "$c" = A ]; then c=B; else c=A; fi
-    echo "${token:0:pos}$c${token:pos+1}"
-}
-
 ejt_log_accept() {
     echo "Accepted c2s PLAIN authentication for $1 by $EJT_BACKEND backend"
 }
@@ -125,7 +89,7 @@ ejt_log_refuse() {
 # ejt_check accept|refuse DESC JID MARK STATUS OUTPUT: the shared assertions.
 ejt_check() {
     local want=$1 desc=$2 jid=$3 mark=$4 status=$5 out=$6 line
-    ejt_mint_failed "$desc" && return
+    e2e_mint_failed "$desc" && return
     if [ "$want" = accept ]; then
         if [ "$status" != 0 ]; then
             e2e_fail "$desc: client exit $status ($out), expected success"
@@ -183,7 +147,7 @@ expect_offline_delivery() {
     out=$(XMPP_PASSWORD=$(mint "$to") xmpp_client receive --jid "$to" --port "$EJD_PORT" \
         --body "$body" --timeout 10)
     status=$?
-    ejt_mint_failed "$desc" && return
+    e2e_mint_failed "$desc" && return
     if [ "$status" = 0 ] && [ "$out" = "RECEIVED from $from" ]; then
         e2e_pass "$desc ($to: $out)"
     else
@@ -196,7 +160,7 @@ expect_bounce() {
     out=$(XMPP_PASSWORD=$(mint "$from") xmpp_client send --jid "$from" --port "$EJD_PORT" \
         --to "$to" --body "to nobody $$" --bounce-wait 3)
     status=$?
-    ejt_mint_failed "$desc" && return
+    e2e_mint_failed "$desc" && return
     case $out in
         BOUNCED*) e2e_pass "$desc ($out)" ;;
         *) e2e_fail "$desc: expected a bounce, got exit $status: $out" ;;
@@ -232,7 +196,7 @@ ejt_parallel_checks() {
     local alice=alice@$EJT_DOMAIN n=4 tokens=() token result i
     for ((i = 0; i < n; i++)); do tokens+=("$(mint "$alice")"); done
     result=$(ejt_parallel_logins "$alice" "${tokens[@]}")
-    if ejt_mint_failed "parallel fresh tokens"; then
+    if e2e_mint_failed "parallel fresh tokens"; then
         :
     elif [ "$result" = "$n $n" ]; then
         e2e_pass "$n logins at once with $n fresh tokens: all accepted"
@@ -241,7 +205,7 @@ ejt_parallel_checks() {
     fi
     token=$(mint "$alice")
     result=$(ejt_parallel_logins "$alice" "$token" "$token" "$token" "$token")
-    if ejt_mint_failed "one token raced"; then
+    if e2e_mint_failed "one token raced"; then
         :
     elif [ "$result" = "1 1" ]; then
         e2e_pass "one token used by $n clients at once: accepted exactly once"

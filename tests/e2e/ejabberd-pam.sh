@@ -12,7 +12,7 @@ set -u
 ejt_setup ejabberd-pam
 EJT_BACKEND=pam
 ETC=$EJT_ROOT/etc/ejabberd
-MODULE=$(ejt_stage "$PAM_XTOKEN_SO") || exit 2
+MODULE=$(e2e_stage "$PAM_XTOKEN_SO") || exit 2
 
 # ejt_pam_service SHIPPED_FILE NAME: install the shipped service file as
 # /etc/pam.d/NAME, naming the built module by absolute path.

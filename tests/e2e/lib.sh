@@ -33,6 +33,19 @@
 #   e2e_as USER CMD...   run CMD as USER (setpriv; environment kept) or as
 #                        the current user if USER is empty.
 #   e2e_readable_by USER FILE  true if USER can read FILE (and reach it).
+#   e2e_stage FILE       print the path of a private copy of a build artefact
+#                        in $E2E_DIR/bin (mode 0755): servers running as
+#                        another user may not reach the source tree (a clone
+#                        under /root), and a `make` run meanwhile must not
+#                        swap a binary under a running server.
+#
+# Tokens (need $XTOKEN and $CONF, or $MINT_CONF, set by the caller)
+#   mint JID [AT]        print a token from `$XTOKEN issue`. Meant for $(...):
+#                        a failure leaves a flag file instead of aborting.
+#   e2e_mint_failed DESC if a mint failed since the last call, record DESC as
+#                        failed and return 0: every assertion calls it first,
+#                        so a refusal test cannot pass on an empty token.
+#   tamper TOKEN         print TOKEN with one signature character changed.
 #
 # Reporting (each test script ends with e2e_done)
 #   e2e_step TEXT        print a progress line.
@@ -225,6 +238,36 @@ e2e_as() {
 
 e2e_readable_by() {
     e2e_as "$1" test -r "$2"
+}
+
+e2e_stage() {
+    local file=$1 copy
+    mkdir -p "$E2E_DIR/bin"
+    chmod 0755 "$E2E_DIR/bin"
+    copy=$E2E_DIR/bin/$(basename "$file")
+    cp "$file" "$copy" && chmod 0755 "$copy" || return 1
+    echo "$copy"
+}
+
+mint() {
+    "$XTOKEN" issue --config "${MINT_CONF:-$CONF}" ${2:+--at "$2"} "$1" ||
+        touch "$E2E_DIR/mint-failed"
+}
+
+e2e_mint_failed() {
+    [ -e "$E2E_DIR/mint-failed" ] || return 1
+    rm -f "$E2E_DIR/mint-failed"
+    e2e_fail "$1: xtoken issue failed, no token to test with"
+}
+
+# A character in the middle of the signature: not the last one before '=',
+# whose low bits are padding a lax decoder might ignore.
+tamper() {
+    local token=$1 pos c
+    pos=$((${#token} - 20))
+    c=${token:pos:1}
+    if [ "$c" = A ]; then c=B; else c=A; fi
+    echo "${token:0:pos}$c${token:pos+1}"
 }
 
 e2e_step() {

@@ -6,7 +6,7 @@
 #                        $USERS (alice, bob), $XTOKEN (a private copy of
 #                        build/xtoken), $PT_USER (prosody when root, else
 #                        the current user; the config is root:prosody 0640).
-#   pt_stage FILE        copy FILE into $E2E_DIR/bin (0755), print the path.
+#   e2e_stage FILE        copy FILE into $E2E_DIR/bin (0755), print the path.
 #   mint JID [AT]        print a token for JID (xtoken issue [--at AT]).
 #   tamper TOKEN         print TOKEN with one signature character changed.
 #   prosody_start DIR AUTH_LUA
@@ -33,20 +33,11 @@
 PT_ROOT=$(cd "$E2E_LIB_DIR/../.." && pwd)
 PT_DOMAIN=localhost
 
-pt_stage() {
-    local file=$1 copy
-    mkdir -p "$E2E_DIR/bin"
-    chmod 0755 "$E2E_DIR/bin"
-    copy=$E2E_DIR/bin/$(basename "$file")
-    cp "$file" "$copy" && chmod 0755 "$copy" || return 1
-    echo "$copy"
-}
-
 pt_setup() {
     e2e_init "$1"
     local built=${XTOKEN:-$PT_ROOT/build/xtoken}
     [ -x "$built" ] || { echo "$1: $built is missing: run make" >&2; exit 2; }
-    XTOKEN=$(pt_stage "$built") || exit 2
+    XTOKEN=$(e2e_stage "$built") || exit 2
     PT_USER=
     if [ "$(id -u)" = 0 ] && id prosody >/dev/null 2>&1; then
         PT_USER=prosody
@@ -68,18 +59,19 @@ pt_setup() {
     chmod 0644 "$USERS"
 }
 
-mint() {
-    "$XTOKEN" issue --config "$CONF" ${2:+--at "$2"} "$1"
-}
-
-# One character in the middle of the signature (not the last one before
-# '=', whose low bits are padding).
-tamper() {
-    local token=$1 pos c
-    pos=$((${#token} - 20))
-    c=${token:pos:1}
-    if [ "$c" = A ]; then c=B; else c=A; fi
-    echo "${token:0:pos}$c${token:pos+1}"
+# The token checks both Prosody paths make, through the caller's
+# `login accept|refuse DESC JID TOKEN`: tampered, other JID, expired,
+# replayed, and two fresh tokens in a row.
+pt_token_checks() {
+    local token
+    login refuse "tampered token refused" "$ALICE" "$(tamper "$(mint "$ALICE")")"
+    login refuse "token for another JID refused" "$ALICE" "$(mint "$BOB")"
+    login refuse "expired token (minted 120 s ago) refused" "$ALICE" "$(mint "$ALICE" $(($(date +%s) - 120)))"
+    token=$(mint "$ALICE")
+    login accept "token used once" "$ALICE" "$token"
+    login refuse "the same token replayed refused" "$ALICE" "$token"
+    login accept "two fresh tokens in a row: first" "$ALICE" "$(mint "$ALICE")"
+    login accept "two fresh tokens in a row: second" "$ALICE" "$(mint "$ALICE")"
 }
 
 pt_write_config() {
@@ -186,6 +178,7 @@ pt_check() {
 
 pt_expect_login() {
     local want=$1 desc=$2 jid=$3 token=$4 mark out status
+    e2e_mint_failed "$desc" && return
     mark=$(e2e_log_mark "$PT_LOG")
     out=$(XMPP_PASSWORD=$token xmpp_client login --jid "$jid" --port "$PT_PORT")
     status=$?
@@ -194,6 +187,7 @@ pt_expect_login() {
 
 pt_expect_xtoken() {
     local want=$1 desc=$2 jid=$3 token=$4 mark out status
+    e2e_mint_failed "X-TOKEN: $desc" && return
     mark=$(e2e_log_mark "$PT_LOG")
     out=$(XMPP_PASSWORD=$token "$E2E_PYTHON" "$E2E_LIB_DIR/prosody-sasl-client.py" \
         --jid "$jid" --port "$PT_PORT" --mechanism X-TOKEN)
