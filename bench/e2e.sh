@@ -20,7 +20,7 @@ N=${BENCH_LOGINS:-300}
 CLIENT=("$E2E_PYTHON" "$EJT_ROOT/bench/xmpp_login_bench.py")
 JID=alice@$EJT_DOMAIN
 ejt_setup bench-e2e
-MODULE=$(ejt_stage "$PAM_XTOKEN_SO") || exit 2
+MODULE=$(e2e_stage "$PAM_XTOKEN_SO") || exit 2
 declare -A RATE
 
 # run_logins NAME ARGS...: N timed logins; RATE[NAME] = logins per second.
@@ -72,7 +72,7 @@ run_logins pam --config "$CONF"
 ejd_stop
 
 # --- pam_nodelete: the same module linked with -z nodelete (see bench.mk) -----
-MODULE_ND=$(ejt_stage "$EJT_ROOT/build/bench/pam_xtoken_nodelete.so") || exit 2
+MODULE_ND=$(e2e_stage "$EJT_ROOT/build/bench/pam_xtoken_nodelete.so") || exit 2
 SERVICE_ND=xtoken-bench-nd-$$
 e2e_pam_service "$SERVICE_ND" "auth     required  $MODULE_ND conf=$CONF users=$USERS
 account  required  $MODULE_ND conf=$CONF users=$USERS"
