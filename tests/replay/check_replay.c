@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testkeys.h"
 #include "xtoken.h"
 
 #define STORE_BYTES (4096 + 4096 * 32 * 32) /* header + buckets x slots x 32 bytes */
@@ -56,21 +57,6 @@ static void fresh_dir(char *out, size_t outlen)
 static void store_path(const char *dir, uid_t uid, char *out, size_t outlen)
 {
     snprintf(out, outlen, "%s/%u.store", dir, (unsigned)uid);
-}
-
-/* Deterministic pseudo-random key number n of stream `stream`. */
-static void make_key(unsigned char key[XT_REPLAY_KEY_LEN], uint64_t stream, uint64_t n)
-{
-    uint64_t x = stream * 0x9e3779b97f4a7c15ull + n;
-
-    for (int i = 0; i < XT_REPLAY_KEY_LEN; i += 8) {
-        uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        z ^= z >> 31;
-        memcpy(key + i, &z, 8);
-    }
 }
 
 /* A key that lands in buckets b0 and b1 (the store takes them from the

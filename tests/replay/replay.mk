@@ -5,7 +5,7 @@ REPLAY_CHECK := $(BUILD)/tests/replay/check_replay
 REPLAY_BENCH := $(BUILD)/tests/replay/bench_replay
 REPLAY_TEST_LIBS = $(shell $(PKG) --libs check openssl liboath pam)
 
-$(BUILD)/tests/replay/%: tests/replay/%.c $(LIB) shared/xtoken.h
+$(BUILD)/tests/replay/%: tests/replay/%.c tests/replay/testkeys.h $(LIB) shared/xtoken.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CPPFLAGS) $(shell $(PKG) --cflags check) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
 	  -o $@ $< $(LIB) $(REPLAY_TEST_LIBS)
