@@ -74,8 +74,8 @@ static int apply_option(const char *name, int opt, const char *value, struct cli
     return EXIT_OK;
 }
 
-int cli_parse(const char *name, int argc, char **argv, unsigned allowed, int takes_jid,
-              struct cli_opts *opts)
+int cli_parse(const char *name, const char *usage, int argc, char **argv, unsigned allowed,
+              int takes_jid, struct cli_opts *opts)
 {
     /* Every option of every subcommand; `allowed` filters per subcommand. */
     static const struct {
@@ -120,8 +120,10 @@ int cli_parse(const char *name, int argc, char **argv, unsigned allowed, int tak
         if (apply_option(name, opt, optarg, opts) != EXIT_OK)
             return EXIT_USAGE;
     }
-    if (opts->help)
+    if (opts->help) {
+        fputs(usage, stdout);
         return EXIT_OK;
+    }
     if (takes_jid && optind < argc)
         opts->jid = argv[optind++];
     if (takes_jid && opts->jid == NULL) {

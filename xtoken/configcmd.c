@@ -20,13 +20,11 @@ int cmd_check_config(int argc, char **argv)
     struct cli_opts opts;
     xt_config *cfg = NULL;
     const char *replay_dir;
-    int rc = cli_parse("check-config", argc, argv, OPT_CONFIG, 0, &opts);
+    int rc = cli_parse("check-config", check_config_usage, argc, argv, OPT_CONFIG, 0, &opts);
 
-    if (rc != EXIT_OK || opts.help) {
-        if (opts.help)
-            fputs(check_config_usage, stdout);
+    if (rc != EXIT_OK || opts.help)
+
         goto done;
-    }
     rc = EXIT_USAGE;
     if (tool_load_config(opts.config, &cfg) != XT_OK)
         goto done;
@@ -56,13 +54,11 @@ int cmd_isuser(int argc, char **argv)
     xt_config *cfg = NULL;
     char err[XT_ERR_MAX] = "";
     int status;
-    int rc = cli_parse("isuser", argc, argv, OPT_CONFIG | OPT_USERS, 1, &opts);
+    int rc = cli_parse("isuser", isuser_usage, argc, argv, OPT_CONFIG | OPT_USERS, 1, &opts);
 
-    if (rc != EXIT_OK || opts.help) {
-        if (opts.help)
-            fputs(isuser_usage, stdout);
+    if (rc != EXIT_OK || opts.help)
+
         goto done;
-    }
     rc = EXIT_USAGE;
     if (xt_users_policy_check(opts.users) != XT_OK) {
         tool_error("isuser: --users wants any, nss or an absolute path, got '%s'", opts.users);

@@ -279,15 +279,12 @@ int cmd_extauth(int argc, char **argv)
     struct extauth_ctx ctx;
     int out_fd = -1;
     int rc =
-        cli_parse("extauth", argc, argv,
+        cli_parse("extauth", extauth_usage, argc, argv,
                   OPT_CONFIG | OPT_PROTOCOL | OPT_USERS | OPT_NO_REPLAY | OPT_VERBOSE, 0, &opts);
 
     extauth_ctx_init(&ctx);
-    if (rc != EXIT_OK || opts.help) {
-        if (opts.help)
-            fputs(extauth_usage, stdout);
+    if (rc != EXIT_OK || opts.help)
         goto done;
-    }
     if ((rc = configure(&ctx, &opts)) != EXIT_OK)
         goto done;
     rc = EXIT_USAGE;

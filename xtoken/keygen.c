@@ -35,13 +35,11 @@ int cmd_keygen(int argc, char **argv)
     struct cli_opts opts;
     char seed[SEED_CHARS + 1] = "";
     char secret[SECRET_CHARS + 1] = "";
-    int rc = cli_parse("keygen", argc, argv, OPT_DOMAIN, 0, &opts);
+    int rc = cli_parse("keygen", keygen_usage, argc, argv, OPT_DOMAIN, 0, &opts);
 
-    if (rc != EXIT_OK || opts.help) {
-        if (opts.help)
-            fputs(keygen_usage, stdout);
+    if (rc != EXIT_OK || opts.help)
+
         goto done;
-    }
     rc = EXIT_USAGE;
     if (opts.domain && !domain_is_usable(opts.domain)) {
         tool_error("keygen: '%s' is not a usable domain name", opts.domain);

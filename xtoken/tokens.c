@@ -25,13 +25,11 @@ int cmd_issue(int argc, char **argv)
     xt_config *cfg = NULL;
     char token[XT_TOKEN_MAX + 1] = "";
     int status;
-    int rc = cli_parse("issue", argc, argv, OPT_CONFIG | OPT_AT, 1, &opts);
+    int rc = cli_parse("issue", issue_usage, argc, argv, OPT_CONFIG | OPT_AT, 1, &opts);
 
-    if (rc != EXIT_OK || opts.help) {
-        if (opts.help)
-            fputs(issue_usage, stdout);
+    if (rc != EXIT_OK || opts.help)
+
         goto done;
-    }
     rc = EXIT_USAGE;
     if (tool_load_config(opts.config, &cfg) != XT_OK)
         goto done;
@@ -102,13 +100,12 @@ int cmd_verify(int argc, char **argv)
     char token[XT_TOKEN_MAX + 2]; /* the token and its optional newline */
     size_t len = 0;
     int status;
-    int rc = cli_parse("verify", argc, argv, OPT_CONFIG | OPT_AT | OPT_NO_REPLAY, 1, &opts);
+    int rc = cli_parse("verify", verify_usage, argc, argv, OPT_CONFIG | OPT_AT | OPT_NO_REPLAY, 1,
+                       &opts);
 
-    if (rc != EXIT_OK || opts.help) {
-        if (opts.help)
-            fputs(verify_usage, stdout);
+    if (rc != EXIT_OK || opts.help)
+
         goto done;
-    }
     rc = EXIT_USAGE;
     if (tool_load_config(opts.config, &cfg) != XT_OK)
         goto done;

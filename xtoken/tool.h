@@ -39,10 +39,11 @@ struct cli_opts {
 
 /* Parse argv of subcommand `name` (argv[0] is the subcommand).
  * `allowed` is a set of OPT_* bits; takes_jid says whether one positional
- * JID argument is required. EXIT_OK with *opts filled (check opts->help);
+ * JID argument is required. EXIT_OK with *opts filled (with --help: usage
+ * printed to stdout and opts->help set, nothing else to do);
  * EXIT_USAGE after printing one line to stderr. */
-int cli_parse(const char *name, int argc, char **argv, unsigned allowed, int takes_jid,
-              struct cli_opts *opts);
+int cli_parse(const char *name, const char *usage, int argc, char **argv, unsigned allowed,
+              int takes_jid, struct cli_opts *opts);
 
 /* One line "xtoken: <message>" on stderr. */
 void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
