@@ -72,6 +72,21 @@ service win0 "conf=$CONF window=0 noreplay"
 service userlist "conf=$CONF users=$T/users"
 service nss "conf=$CONF users=nss"
 
+# --- the built module: exports the PAM entry points and nothing else ---
+exported=$(nm -D --defined-only "$MODULE" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort | tr '\n' ' ')
+if [ "$exported" = "pam_sm_acct_mgmt pam_sm_authenticate pam_sm_setcred " ]; then
+    ok
+else
+    fail "exported symbols: '$exported'"
+fi
+# stays mapped after pam_end (no loader work per authentication), full RELRO
+flags=$(readelf -d "$MODULE")
+if grep -q 'FLAGS_1.*NODELETE' <<<"$flags" && grep -q 'BIND_NOW' <<<"$flags"; then
+    ok
+else
+    fail "module lacks NODELETE or BIND_NOW: $flags"
+fi
+
 # --- success in both user forms (epam: auth then acct, one prompt) ---
 expect "auth=PAM_SUCCESS acct=PAM_SUCCESS prompts=1" "jid form" \
     -t "$(mint alice@example.org)" jid alice@example.org auth acct
