@@ -3,7 +3,7 @@
 # `make bench-e2e` measures logins against a throwaway ejabberd.
 BENCH_DIR  := $(BUILD)/bench
 BENCH_BINS := $(BENCH_DIR)/xtbench $(BENCH_DIR)/pam_loop $(BENCH_DIR)/yes_responder \
-              $(BENCH_DIR)/rss_floor $(BENCH_DIR)/pam_xtoken_nodelete.so
+              $(BENCH_DIR)/rss_floor
 BENCH_PYTHON ?= /usr/bin/python3
 BENCH_ARGS ?=
 
@@ -26,20 +26,11 @@ $(BENCH_DIR)/rss_floor: bench/rss_floor.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(shell $(PKG) --libs openssl)
 
-# The module as built, plus -z nodelete. Linux-PAM dlopens the module at
-# every pam_start and dlcloses it at pam_end; with nodelete it (and liboath)
-# stays mapped, so later pam_starts skip the dynamic loader. Measured side
-# by side with the module as built to show what the loader costs.
-$(BENCH_DIR)/pam_xtoken_nodelete.so: $(PAM_OBJS) $(LIB) pam_xtoken/pam_xtoken.map
-	@mkdir -p $(@D)
-	$(CC) -shared $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,-z,nodelete \
-	  -Wl,--version-script=pam_xtoken/pam_xtoken.map -Wl,--no-undefined -o $@ $(PAM_OBJS) $(LIB) $(LIBS)
-
 bench-build: all $(BUILD)/xtoken $(BENCH_BINS)
 
 bench: bench-build
 	$(BENCH_DIR)/xtbench --build $(BUILD) --scripts bench --python $(BENCH_PYTHON) $(BENCH_ARGS)
 
 # Needs root and tests/install-deps.sh e2e (ejabberd). BENCH_LOGINS=N.
-bench-e2e: all $(BUILD)/xtoken $(BENCH_DIR)/pam_xtoken_nodelete.so
+bench-e2e: all $(BUILD)/xtoken
 	bench/e2e.sh

@@ -3,7 +3,6 @@
 # throwaway ejabberd 23.01 on 127.0.0.1, with three backends in turn:
 #   internal  ejabberd's own stored password (in-band registered once)
 #   pam       auth_method: [pam] -> epam -> build/pam_xtoken.so
-#   pam_nodelete  the same, the module linked with -z nodelete (bench.mk)
 #   pam_permit    the same PAM path through pam_permit.so: the PAM floor
 #   extauth   auth_method: [external] -> build/xtoken extauth
 # The same raw-socket client (bench/xmpp_login_bench.py, no TLS, no XMPP
@@ -71,18 +70,6 @@ auth_use_cache: false" || exit 1
 run_logins pam --config "$CONF"
 ejd_stop
 
-# --- pam_nodelete: the same module linked with -z nodelete (see bench.mk) -----
-MODULE_ND=$(e2e_stage "$EJT_ROOT/build/bench/pam_xtoken_nodelete.so") || exit 2
-SERVICE_ND=xtoken-bench-nd-$$
-e2e_pam_service "$SERVICE_ND" "auth     required  $MODULE_ND conf=$CONF users=$USERS
-account  required  $MODULE_ND conf=$CONF users=$USERS"
-ejd_start "$E2E_DIR/ejd-pam-nd" "auth_method: [pam]
-pam_service: $SERVICE_ND
-pam_userinfotype: jid
-auth_use_cache: false" || exit 1
-run_logins pam_nodelete --config "$CONF"
-ejd_stop
-
 # --- pam_permit: the same PAM path with pam_permit.so (any password): what
 # epam and Linux-PAM themselves cost per login, the floor for the PAM figures
 SERVICE_PERMIT=xtoken-bench-permit-$$
@@ -105,11 +92,11 @@ ejd_stop
 
 echo
 printf '%-34s %10s %s\n' figure value unit
-for b in internal pam pam_nodelete pam_permit extauth; do
+for b in internal pam pam_permit extauth; do
     printf '%-34s %10s %s\n' "ejabberd_logins_per_s_$b" "${RATE[$b]:-n/a}" "1/s"
 done
 echo
-for b in internal pam pam_nodelete pam_permit extauth; do
+for b in internal pam pam_permit extauth; do
     echo "bench ejabberd_logins_per_s_$b ${RATE[$b]:-n/a} 1/s"
 done
 e2e_done

@@ -342,54 +342,41 @@ static double bench_python_verify(const struct options *o, const xt_config *cfg,
 /* ---- PAM round trips ---------------------------------------------------- */
 
 struct pam_rates {
-    double xtoken, nodelete, permit;
+    double xtoken, permit;
 };
 
 static struct pam_rates bench_pam(const struct options *o, const xt_config *cfg,
                                   const char *conf_path, const struct sizes *sz)
 {
-    double xt[9] = {0}, nodelete[9] = {0}, permit[9] = {0};
+    double xt[9] = {0}, permit[9] = {0};
     char *confdir = path_join(tmp_dir, "pam.d");
     char *module = path_join(o->build_dir, "pam_xtoken.so");
-    char *module_nd = path_join(o->build_dir, "bench/pam_xtoken_nodelete.so");
     char *loop = path_join(o->build_dir, "bench/pam_loop");
     char service[1024], svc_path[1024], count[32], user[] = BENCH_JID;
-    char svc_xt[] = "xtbench-xtoken", svc_nd[] = "xtbench-nodelete",
-         svc_permit[] = "xtbench-permit";
+    char svc_xt[] = "xtbench-xtoken", svc_permit[] = "xtbench-permit";
     if (mkdir(confdir, 0700) != 0)
         die(2, "%s: %s", confdir, strerror(errno));
     snprintf(service, sizeof(service), "auth required %s conf=%s users=any\n", module,
              conf_path);
     snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_xt);
     write_file(svc_path, 0644, service);
-    snprintf(service, sizeof(service), "auth required %s conf=%s users=any\n", module_nd,
-             conf_path);
-    snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_nd);
-    write_file(svc_path, 0644, service);
     snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_permit);
     write_file(svc_path, 0644, "auth required pam_permit.so\n");
     snprintf(count, sizeof(count), "%zu", sz->pam_n);
     for (int r = 0; r < sz->rounds; r++) {
         /* Fresh tokens each round: the module's replay store is on. */
-        char *pool = mint_pool(cfg, 2 * sz->pam_n);
+        char *pool = mint_pool(cfg, sz->pam_n);
         char *file = write_token_file("pam.tokens", pool, sz->pam_n);
-        char *file_nd = write_token_file("pam-nd.tokens", pool + sz->pam_n * TOKEN_SLOT,
-                                         sz->pam_n);
         char *argv_permit[] = {loop, confdir, svc_permit, user, file, count, NULL};
         char *argv_xt[] = {loop, confdir, svc_xt, user, file, count, NULL};
-        char *argv_nd[] = {loop, confdir, svc_nd, user, file_nd, count, NULL};
         permit[r] = run_rate(argv_permit);
         xt[r] = run_rate(argv_xt);
-        nodelete[r] = run_rate(argv_nd);
         free(pool);
         free(file);
-        free(file_nd);
     }
-    struct pam_rates rates = {median(xt, sz->rounds), median(nodelete, sz->rounds),
-                              median(permit, sz->rounds)};
+    struct pam_rates rates = {median(xt, sz->rounds), median(permit, sz->rounds)};
     free(confdir);
     free(module);
-    free(module_nd);
     free(loop);
     return rates;
 }
@@ -647,8 +634,6 @@ int main(int argc, char **argv)
     add_figure("pam_permit_per_s", pam.permit, "1/s", "", -1);
     add_figure("pam_vs_permit", pam.xtoken / pam.permit, "x", ">= 0.8",
                pam.xtoken / pam.permit >= 0.8);
-    add_figure("pam_nodelete_per_s", pam.nodelete, "1/s", "", -1);
-    add_figure("pam_nodelete_vs_permit", pam.nodelete / pam.permit, "x", "", -1);
     add_figure("extauth_req_per_s", ext.xtoken.req_per_s, "1/s", "", -1);
     add_figure("extauth_p50_us", ext.xtoken.p50_us, "us", "", -1);
     add_figure("extauth_p99_us", ext.xtoken.p99_us, "us", "<= 100", ext.xtoken.p99_us <= 100);
