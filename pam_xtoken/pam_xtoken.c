@@ -18,6 +18,7 @@ static const char *printable(const char *name, char *buf, size_t size)
     size_t n = 0;
 
     for (; name != NULL && *name != '\0' && n + 1 < size; name++)
+        /* NOLINTNEXTLINE(bugprone-narrowing-conversions): '?' or the char itself */
         buf[n++] = ((unsigned char)*name < 0x20 || *name == 0x7f) ? '?' : *name;
     buf[n] = '\0';
     return buf;

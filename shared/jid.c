@@ -50,6 +50,7 @@ int xt_jid_make(const char *user, const char *default_domain, char *jid, size_t 
         return XT_UNKNOWN_DOMAIN;
     if (local_len + 1 + domain_len > XT_JID_MAX || local_len + 1 + domain_len >= jidlen)
         return XT_BAD_USER;
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): the domain's NUL ends it */
     memcpy(jid, user, local_len);
     jid[local_len] = '@';
     memcpy(jid + local_len + 1, domain, domain_len + 1);

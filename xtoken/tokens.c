@@ -116,7 +116,6 @@ int cmd_verify(int argc, char **argv)
     }
     len = read_stdin(token, sizeof token);
     if (len == (size_t)-1) {
-        len = 0;
         tool_error("verify: cannot read the token from stdin: %s", strerror(errno));
         goto done;
     }
