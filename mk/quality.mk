@@ -73,3 +73,5 @@ analyze-cppcheck:
 analyze-clang-tidy:
 	printf '%s\n' $(ANALYZE_SRCS) | xargs -P 2 -I{} clang-tidy --quiet {} -- $(ANALYZE_FLAGS)
 	@echo "analyze: clang-tidy clean on $(words $(ANALYZE_SRCS)) files"
+
+CI_TARGETS += analyze
