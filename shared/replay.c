@@ -5,7 +5,8 @@
  * process that verifies tokens as that user:
  *
  *   offset 0     struct store_header (magic, version, geometry, checksum,
- *                state), padded to STORE_HEADER_SIZE
+ *                state)
+ *   64           the lock: a pthread_mutex_t (not covered by the checksum)
  *   4096         n_buckets buckets of STORE_SLOTS slots of struct slot
  *
  * A key (the token's 32-byte HMAC) may live in one of two buckets chosen by
@@ -15,38 +16,63 @@
  * reused in place. So check and insert scan at most 2 * STORE_SLOTS slots:
  * O(1), and the file never grows.
  *
- * Concurrency and crashes: every check+insert holds flock(LOCK_EX) on the
- * store's open file description (released by the kernel if the holder dies).
- * An insert publishes the key together with or before its `expires` (see
- * slot_commit), and only then may the caller hear XT_OK. A process killed at
- * any point therefore leaves either no entry (the token was not accepted) or
- * a complete one (the token is refused from then on): never a state that
- * accepts a token twice. A valid entry is never overwritten; when both
- * buckets are full of valid entries the answer is XT_STORE_FULL.
+ * Concurrency and crashes: every check+insert holds a process-shared,
+ * robust pthread mutex that lives in the header page (STORE_LOCK_OFFSET).
+ * Taking it free costs a few atomic operations and no system call; a waiter
+ * sleeps on a futex. If its holder dies, the kernel marks it (robust list)
+ * and the next locker gets EOWNERDEAD and makes it consistent: the dead
+ * holder can only have been inside record_locked, whose write order is
+ * harmless at every point: an insert publishes the key together with or
+ * before its `expires`, and only then may the caller hear XT_OK. A process
+ * killed at any point therefore leaves either no entry (the token was not
+ * accepted) or a complete one (the token is refused from then on): never a
+ * state that accepts a token twice. A valid entry is never overwritten;
+ * when both buckets are full of valid entries the answer is XT_STORE_FULL.
+ * The lock is owned by a thread (its TID), not by a file description, so
+ * threads and processes with their own handles exclude each other alike.
+ * A lock word that is garbage must not hang us: its type word is compared
+ * with what pthread_mutex_init writes, and a lock not obtained within
+ * STORE_LOCK_TIMEOUT_S seconds (corrupt, or held by a stopped process)
+ * fails closed with XT_STORE.
  *
- * Creation: O_CREAT|O_EXCL|O_NOFOLLOW 0600, then under the lock: header with
- * state INITIALIZING, space allocated, state READY written last. Every state
- * a kill can leave behind is recognised: size 0 or INITIALIZING (no entry was
- * ever written) is finished by the next opener; anything else that is not a
- * READY store of exactly the size its header declares is refused (XT_STORE).
+ * Creation (rare) still uses flock: O_CREAT|O_EXCL|O_NOFOLLOW 0600, then
+ * under flock(LOCK_EX): header with state INITIALIZING, space allocated,
+ * the mutex initialised, state READY stored last (release). Nobody touches
+ * the mutex before reading READY (acquire), so creators and users never
+ * race on it. Every state a kill can leave behind is recognised: size 0 or
+ * INITIALIZING (no entry was ever written, nobody used the mutex) is
+ * finished by the next opener; anything else that is not a READY store of
+ * exactly the size its header declares is refused (XT_STORE). The store
+ * version is part of the header: a store of another version (e.g. 1, which
+ * locked with flock) is refused, never shared with differently-locking code.
  *
- * Cost: system calls and page-table changes are what cost here (mmap +
- * munmap of the store is ~0.5 ms on a VM, a system call ~2-3 us). A handle
- * opens the store on first use and answers that use with pread/pwrite (the
- * PAM module: one use per handle). A second use on the same handle maps the
- * file MAP_SHARED, so a long-lived process (xtoken extauth) pays only for
- * the lock, one getpid and memory accesses per use.
+ * Cost: system calls and page faults are what cost here (on a VM: a system
+ * call ~1-2 us, a page fault ~20 us, mmap + fault + munmap of one page
+ * ~30 us; a whole token check ~1 us). A handle opens the store on first
+ * use, maps only the header page (for the lock) and answers that use with
+ * pread/pwrite (the PAM module: one use per handle, ~50 us). A second use
+ * on the same handle maps the whole file MAP_SHARED and prefaults it
+ * writable (MADV_POPULATE_WRITE, ~1 ms once, instead of up to two faults
+ * per page later), so a long-lived process (xtoken extauth) then pays
+ * memory accesses only: no system call at all while the lock is free and
+ * `now` stays in the same second.
  *
- * A long-lived handle reopens the store after a fork (a child must not share
- * the parent's lock), and, checked once per second of `now` with one lstat,
- * when the path names another file or a file of another size (removed,
- * replaced or truncated), so it never keeps using a store the others have
- * left. The header is re-checked on every use, so a store overwritten in
- * place fails closed at once. The euid at the first use picks the file.
- * A handle must not be used by two threads at once (use one per thread).
+ * A long-lived handle reopens the store after a fork, so each process has
+ * its own descriptor and mappings and re-checks the path (keeping what it
+ * inherited would be safe with this lock: a child does so with a handle
+ * used only once before the fork). A private page marked MADV_WIPEONFORK
+ * holds a flag that reads as zero in a child, so noticing a fork needs no
+ * getpid per use. Checked once per second of `now` with one lstat, it also
+ * reopens when the path names another file or a file of another size
+ * (removed, replaced or truncated), so it never keeps using a store the
+ * others have left. The mapped header is compared with the one checked at
+ * open on every use, so a store overwritten in place fails closed at once.
+ * The euid at the first use picks the file. A handle must not be used by
+ * two threads at once (use one per thread).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,13 +83,14 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xtoken.h"
 
 #define STORE_MAGIC              "XTREPLAY"
 #define STORE_MAGIC_LEN          8
-#define STORE_VERSION            1u
+#define STORE_VERSION            2u /* 2: pthread mutex in the header page */
 #define STORE_HEADER_SIZE        4096u
 #define STORE_SLOTS              32u        /* slots per bucket: 1 KiB per bucket */
 #define STORE_BUCKETS            4096u      /* 131,072 entries, 4 MiB + 4 KiB */
@@ -71,6 +98,8 @@
 #define STORE_STATE_INITIALIZING 0x494e4954u
 #define STORE_STATE_READY        0x52454459u
 #define SLOT_KEY_LEN             24 /* 192 bits of the HMAC identify a token */
+#define STORE_LOCK_OFFSET        64u /* pthread_mutex_t in the header page */
+#define STORE_LOCK_TIMEOUT_S     2   /* a lock held longer is broken: fail closed */
 
 struct slot {
     unsigned char key[SLOT_KEY_LEN];
@@ -93,6 +122,10 @@ struct store_header {
 
 _Static_assert(sizeof(struct slot) == 32, "slot layout");
 _Static_assert(sizeof(struct store_header) == 56, "header layout");
+_Static_assert(sizeof(struct store_header) <= STORE_LOCK_OFFSET &&
+                   STORE_LOCK_OFFSET % _Alignof(pthread_mutex_t) == 0 &&
+                   STORE_LOCK_OFFSET + sizeof(pthread_mutex_t) <= STORE_HEADER_SIZE,
+               "lock layout");
 
 struct xt_replay {
     char *dir;
@@ -101,11 +134,14 @@ struct xt_replay {
     int ready;     /* header checked (and creation finished) since open */
     uint64_t size; /* file size as last seen */
     uint32_t n_buckets;
-    unsigned char *map; /* NULL: not mapped (first use, or mmap failed) */
-    size_t map_len;
+    unsigned char *map; /* NULL: not mapped; the header page, or all of it */
+    size_t map_len;     /* STORE_HEADER_SIZE (first use) or size (later) */
+    struct store_header header; /* as checked at open; the map must match */
+    int lock_kind;              /* the mutex type word pthread_mutex_init writes */
+    unsigned char *fork_flag; /* MADV_WIPEONFORK page: reads 0 in a child */
+    int map_tried;                     /* store_map_all ran since open */
     dev_t dev; /* identity of the opened file, to notice replacement */
     ino_t ino;
-    pid_t pid;         /* opener: a forked child reopens */
     time_t checked_at; /* `now` of the last lstat of the path */
     char err[XT_ERR_MAX];
 };
@@ -208,10 +244,14 @@ static void store_close(xt_replay *r)
 {
     if (r->map != NULL)
         munmap(r->map, r->map_len);
+    if (r->fork_flag != NULL)
+        munmap(r->fork_flag, STORE_HEADER_SIZE);
     if (r->fd >= 0)
         close(r->fd);
     r->map = NULL;
     r->map_len = 0;
+    r->fork_flag = NULL;
+    r->map_tried = 0;
     r->fd = -1;
     r->ready = 0;
 }
@@ -306,7 +346,6 @@ static int store_open(xt_replay *r, time_t now)
         r->size = (uint64_t)st.st_size;
         r->dev = st.st_dev;
         r->ino = st.st_ino;
-        r->pid = getpid();
         r->checked_at = now;
         fd = -1;
         rc = XT_OK;
@@ -324,7 +363,7 @@ static int write_all(int fd, const void *buf, size_t len, off_t off)
     return pwrite(fd, buf, len, off) == (ssize_t)len ? 0 : -1;
 }
 
-/* With the lock held: write the header of a new (empty) store.
+/* With flock held: write the header of a new (empty) store.
  * XT_OK with *h and r->size set; XT_STORE. */
 static int store_create_locked(xt_replay *r, struct store_header *h)
 {
@@ -340,12 +379,74 @@ static int store_create_locked(xt_replay *r, struct store_header *h)
     return XT_OK;
 }
 
-/* With the lock held: allocate the space of a store in state INITIALIZING
- * (so a full file system fails here, never with SIGBUS later), then mark it
- * READY. XT_OK; XT_STORE. */
-static int store_finish_locked(xt_replay *r, const struct store_header *h)
+static void lock_attr_init(pthread_mutexattr_t *attr)
 {
-    uint32_t ready = STORE_STATE_READY;
+    pthread_mutexattr_init(attr);
+    pthread_mutexattr_setpshared(attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(attr, PTHREAD_MUTEX_ROBUST);
+}
+
+static pthread_mutex_t *store_lock(const xt_replay *r)
+{
+    return (pthread_mutex_t *)(void *)(r->map + STORE_LOCK_OFFSET);
+}
+
+/* The type word of a mutex (glibc: __data.__kind; constant once
+ * initialised). A lock word whose type differs is garbage: locking it could
+ * take glibc down paths (PI, recursive) that a real store never uses. */
+static int lock_kind(const pthread_mutex_t *m)
+{
+#ifdef __GLIBC__
+    return m->__data.__kind;
+#else
+    (void)m;
+    return 0;
+#endif
+}
+
+/* What pthread_mutex_init writes for the store's attributes. */
+static int lock_kind_expected(void)
+{
+    pthread_mutexattr_t attr;
+    pthread_mutex_t probe;
+    int kind = -1;
+
+    lock_attr_init(&attr);
+    if (pthread_mutex_init(&probe, &attr) == 0) {
+        kind = lock_kind(&probe);
+        pthread_mutex_destroy(&probe);
+    }
+    pthread_mutexattr_destroy(&attr);
+    return kind;
+}
+
+/* Map the header page (where the lock lives). XT_OK; XT_STORE. */
+static int store_map_header(xt_replay *r)
+{
+    void *map;
+
+    if (r->map != NULL)
+        return XT_OK;
+    /* MAP_POPULATE: the header is read at once; a fault costs more than the mmap */
+    map = mmap(NULL, STORE_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd,
+               0);
+    if (map == MAP_FAILED) {
+        set_error(r, "cannot map the header: %s", strerror(errno));
+        return XT_STORE;
+    }
+    r->map = map;
+    r->map_len = STORE_HEADER_SIZE;
+    return XT_OK;
+}
+
+/* With flock held: allocate the space of a store in state INITIALIZING
+ * (so a full file system fails here, never with SIGBUS later), initialise
+ * the mutex, then publish READY. Nobody uses the mutex of a store that is
+ * not READY, so (re)initialising it here races with no one. XT_OK; XT_STORE. */
+static int store_finish_locked(xt_replay *r, struct store_header *h)
+{
+    struct store_header *mapped;
+    pthread_mutexattr_t attr;
     int err = posix_fallocate(r->fd, 0, (off_t)h->file_size);
 
     if (err != 0) {
@@ -353,30 +454,38 @@ static int store_finish_locked(xt_replay *r, const struct store_header *h)
                   strerror(err));
         return XT_STORE;
     }
-    if (write_all(r->fd, &ready, sizeof(ready), offsetof(struct store_header, state)) != 0) {
-        set_error(r, "cannot write header: %s", strerror(errno));
+    r->size = h->file_size;
+    if (store_map_header(r) != XT_OK)
+        return XT_STORE;
+    lock_attr_init(&attr);
+    err = pthread_mutex_init(store_lock(r), &attr);
+    pthread_mutexattr_destroy(&attr);
+    if (err != 0) {
+        set_error(r, "cannot initialise the lock: %s", strerror(err));
         return XT_STORE;
     }
-    r->size = h->file_size;
+    /* release: whoever reads READY (acquire) sees the initialised mutex */
+    mapped = (struct store_header *)(void *)r->map;
+    __atomic_store_n(&mapped->state, STORE_STATE_READY, __ATOMIC_RELEASE);
+    h->state = STORE_STATE_READY;
     return XT_OK;
 }
 
-/* With the lock held, once per open: read and check the header, finishing a
- * new or half-created store. XT_OK with r->ready set; XT_STORE. */
-static int store_prepare_locked(xt_replay *r)
+/* With flock held: read and check the header, creating or finishing a new or
+ * half-created store. XT_OK with *h READY; XT_STORE. */
+static int store_setup_locked(xt_replay *r, struct store_header *h)
 {
-    struct store_header h;
     struct stat st;
-    ssize_t got = pread(r->fd, &h, sizeof(h), 0);
+    ssize_t got = pread(r->fd, h, sizeof(*h), 0);
 
     if (got == 0) {
         /* new file (ours, or a creator that died before writing anything) */
-        if (store_create_locked(r, &h) != XT_OK)
+        if (store_create_locked(r, h) != XT_OK)
             return XT_STORE;
-    } else if (got != (ssize_t)sizeof(h)) {
+    } else if (got != (ssize_t)sizeof(*h)) {
         set_error(r, "file is %lld bytes (truncated or corrupt)", (long long)got);
         return XT_STORE;
-    } else if (h.state != STORE_STATE_READY || h.file_size != r->size) {
+    } else if (h->state != STORE_STATE_READY || h->file_size != r->size) {
         /* the size seen before locking may predate a creator's work */
         if (fstat(r->fd, &st) != 0) {
             set_error(r, "fstat: %s", strerror(errno));
@@ -384,35 +493,100 @@ static int store_prepare_locked(xt_replay *r)
         }
         r->size = (uint64_t)st.st_size;
     }
-    if (header_check(r, &h, r->size) != XT_OK)
+    if (header_check(r, h, r->size) != XT_OK)
         return XT_STORE;
-    if (h.state == STORE_STATE_INITIALIZING && store_finish_locked(r, &h) != XT_OK)
+    if (h->state == STORE_STATE_INITIALIZING && store_finish_locked(r, h) != XT_OK)
         return XT_STORE;
+    return XT_OK;
+}
+
+/* Run store_setup_locked under flock (creation only; rare). */
+static int store_setup(xt_replay *r, struct store_header *h)
+{
+    int rc;
+
+    while (flock(r->fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            set_error(r, "flock: %s", strerror(errno));
+            return XT_STORE;
+        }
+    }
+    rc = store_setup_locked(r, h);
+    flock(r->fd, LOCK_UN);
+    return rc;
+}
+
+/* Once per open: check the header (creating or finishing the store under
+ * flock unless it is already READY), map the header page, check the lock's
+ * type word. XT_OK with r->ready set; XT_STORE. */
+static int store_prepare(xt_replay *r)
+{
+    struct store_header h;
+    const struct store_header *mapped;
+
+    if (pread(r->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.state != STORE_STATE_READY) {
+        if (store_setup(r, &h) != XT_OK)
+            return XT_STORE;
+    }
+    if (header_check(r, &h, r->size) != XT_OK || store_map_header(r) != XT_OK)
+        return XT_STORE;
+    /* acquire: READY was stored after the mutex was initialised */
+    mapped = (const struct store_header *)(const void *)r->map;
+    if (__atomic_load_n(&mapped->state, __ATOMIC_ACQUIRE) != STORE_STATE_READY ||
+        memcmp(mapped, &h, sizeof(h)) != 0) {
+        set_error(r, "header changed while opening (corrupt?); remove the file");
+        return XT_STORE;
+    }
+    r->lock_kind = lock_kind_expected();
+    r->header = h;
     r->n_buckets = h.n_buckets;
     r->ready = 1;
     return XT_OK;
 }
 
-/* With the lock held, on a handle's second use: map the store. A failed
- * mmap is not an error: the handle keeps using pread/pwrite. */
-static void store_map_locked(xt_replay *r)
+/* On a handle's second use: map the whole store (replacing the header
+ * page) and set up the fork flag. Not an error if either fails: the handle
+ * then keeps using the header page and pread/pwrite, which a forked child
+ * may keep using too (the lock belongs to a thread, not to the file). */
+static void store_map_all(xt_replay *r)
 {
-    void *map = mmap(NULL, (size_t)r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+    void *flag, *map;
 
-    if (map != MAP_FAILED) {
-        r->map = map;
-        r->map_len = (size_t)r->size;
+    /* fd -1 is what MAP_ANONYMOUS asks for */
+    /* cppcheck-suppress invalidFunctionArg */
+    flag = mmap(NULL, STORE_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (flag == MAP_FAILED)
+        return;
+    if (madvise(flag, STORE_HEADER_SIZE, MADV_WIPEONFORK) != 0) {
+        munmap(flag, STORE_HEADER_SIZE);
+        return;
     }
+    map = mmap(NULL, (size_t)r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+    if (map == MAP_FAILED) {
+        munmap(flag, STORE_HEADER_SIZE);
+        return;
+    }
+#ifdef MADV_POPULATE_WRITE
+    /* page tables for the whole store, writable, at once (~1 ms) rather
+     * than a read and a write fault (~20 us each on a VM) per page touched
+     * later; best effort (Linux >= 5.14) */
+    madvise(map, (size_t)r->size, MADV_POPULATE_WRITE);
+#endif
+    munmap(r->map, r->map_len);
+    r->map = map;
+    r->map_len = (size_t)r->size;
+    r->fork_flag = flag;
+    *r->fork_flag = 1;
 }
 
-/* 1 if a long-lived handle must reopen: we were forked (a child must not
- * share its parent's lock), or, looked at once per second of `now`, the path
- * names another file or a file of another size (removed or replaced). */
+/* 1 if a long-lived handle must reopen: we were forked (the flag page
+ * reads as zero in a child), or, looked at once per second of `now`, the
+ * path names another file or a file of another size (removed or replaced). */
 static int store_stale(xt_replay *r, time_t now)
 {
     struct stat st;
 
-    if (r->pid != getpid())
+    if (r->fork_flag != NULL && __atomic_load_n(r->fork_flag, __ATOMIC_RELAXED) == 0)
         return 1;
     if (now == r->checked_at)
         return 0;
@@ -422,13 +596,40 @@ static int store_stale(xt_replay *r, time_t now)
     return st.st_dev != r->dev || st.st_ino != r->ino || (uint64_t)st.st_size != r->size;
 }
 
+/* Take the store's mutex: without a system call when it is free; waiting
+ * at most STORE_LOCK_TIMEOUT_S otherwise. XT_OK (held); XT_STORE. */
 static int lock_store(xt_replay *r)
 {
-    while (flock(r->fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            set_error(r, "flock: %s", strerror(errno));
-            return XT_STORE;
-        }
+    pthread_mutex_t *lock = store_lock(r);
+    struct timespec deadline;
+    int err;
+
+    if (lock_kind(lock) != r->lock_kind) {
+        set_error(r, "corrupt lock word; remove the file");
+        return XT_STORE;
+    }
+    err = pthread_mutex_trylock(lock);
+    if (err == EBUSY) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += STORE_LOCK_TIMEOUT_S;
+        err = pthread_mutex_clocklock(lock, CLOCK_MONOTONIC, &deadline);
+    }
+    if (err == EOWNERDEAD) {
+        /* A holder died. It was at most inside record_locked, whose write
+         * order (key first, then `expires`) makes an interrupted insert
+         * either absent or complete: the store is consistent as it is. */
+        err = pthread_mutex_consistent(lock);
+        if (err != 0)
+            pthread_mutex_unlock(lock);
+    }
+    if (err == ETIMEDOUT) {
+        set_error(r, "lock held for over %d s (a stopped process, or a corrupt lock word); "
+                  "remove the file if this persists", STORE_LOCK_TIMEOUT_S);
+        return XT_STORE;
+    }
+    if (err != 0) {
+        set_error(r, "lock unusable (%s); remove the file", strerror(err));
+        return XT_STORE;
     }
     return XT_OK;
 }
@@ -492,12 +693,13 @@ static int slots_scan(xt_replay *r, struct slot *const slots[2], const unsigned 
     return XT_OK;
 }
 
-/* With the lock held: check and record key. A mapped store is used in
- * place; otherwise the two buckets are read with pread and the new entry is
- * written with one pwrite of the whole 32-byte slot: a slot never crosses a
- * page, so the kernel copies it into the page cache in one step and a kill
- * lands before or after it, never half-way (and the copy runs from key to
- * expires, so even a torn one would leave the slot free).
+/* With the mutex held: check and record key (the key, then `expires`). A
+ * wholly mapped store is used in place; otherwise (a handle's first use)
+ * the two buckets are read with pread and the new entry is written with one
+ * pwrite of the whole 32-byte slot: a slot never crosses a page, so the
+ * kernel copies it into the page cache in one step and a kill lands before
+ * or after it, never half-way (and the copy runs from key to expires, so
+ * even a torn one would leave the slot free).
  * XT_OK (recorded); XT_REPLAYED; XT_STORE_FULL; XT_STORE. */
 static int record_locked(xt_replay *r, const unsigned char *key, time_t expires, time_t now)
 {
@@ -511,8 +713,8 @@ static int record_locked(xt_replay *r, const unsigned char *key, time_t expires,
     key_buckets(key, r->n_buckets, bucket);
     for (int b = 0; b < 2; b++) {
         off[b] = (off_t)(STORE_HEADER_SIZE + bucket[b] * sizeof(buf[b]));
-        if (r->map != NULL)
-            slots[b] = (struct slot *)(r->map + off[b]);
+        if (r->map_len == r->size)
+            slots[b] = (struct slot *)(void *)(r->map + off[b]);
         else if ((got = pread(r->fd, buf[b], sizeof(buf[b]), off[b])) != (ssize_t)sizeof(buf[b])) {
             set_error(r, "cannot read: %s", got < 0 ? strerror(errno) : "file shrank");
             return XT_STORE;
@@ -521,7 +723,7 @@ static int record_locked(xt_replay *r, const unsigned char *key, time_t expires,
     rc = slots_scan(r, slots, key, now, &pick, &pick_slot);
     if (rc != XT_OK)
         return rc;
-    if (r->map != NULL) {
+    if (r->map_len == r->size) {
         /* key first, then publish it with one aligned store of expires */
         struct slot *s = &slots[pick][pick_slot];
 
@@ -540,25 +742,22 @@ static int record_locked(xt_replay *r, const unsigned char *key, time_t expires,
     return XT_OK;
 }
 
-/* With the lock held: bring the handle to a checked store (first use after
- * open: the header; later uses: the mapped header, mapping it on the second
- * use). XT_OK; XT_STORE. */
-static int store_check_locked(xt_replay *r)
+/* Before every later use: map the whole store on the second use, and check
+ * the mapped header is still the one checked at open (a store rewritten in
+ * place must fail closed, not read as empty). XT_OK; XT_STORE. */
+static int store_recheck(xt_replay *r)
 {
-    if (!r->ready)
-        return store_prepare_locked(r);
-    if (r->map == NULL)
-        store_map_locked(r);
-    if (r->map != NULL) {
-        const struct store_header *h = (const struct store_header *)r->map;
+    const struct store_header *mapped;
 
-        /* a store rewritten in place must fail closed, not read as empty */
-        if (header_check(r, h, r->map_len) != XT_OK)
-            return XT_STORE;
-        if (h->state != STORE_STATE_READY || h->n_buckets != r->n_buckets) {
-            set_error(r, "corrupt header (state); remove the file");
-            return XT_STORE;
-        }
+    if (!r->map_tried) {
+        r->map_tried = 1;
+        store_map_all(r);
+    }
+    mapped = (const struct store_header *)(const void *)r->map;
+    if (memcmp(mapped, &r->header, sizeof(*mapped)) != 0) {
+        if (header_check(r, mapped, r->size) == XT_OK)
+            set_error(r, "header changed (corrupt); remove the file");
+        return XT_STORE;
     }
     return XT_OK;
 }
@@ -599,7 +798,7 @@ const char *xt_replay_error(const xt_replay *replay)
 int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires,
                   time_t now)
 {
-    int rc, locked = 0;
+    int rc;
 
     replay->err[0] = '\0';
     if (expires <= now)
@@ -611,16 +810,16 @@ int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN],
         if (rc != XT_OK)
             goto done;
     }
-    rc = lock_store(replay);
+    rc = replay->ready ? store_recheck(replay) : store_prepare(replay);
+    if (rc == XT_OK)
+        rc = lock_store(replay);
     if (rc != XT_OK)
         goto done;
-    locked = 1;
-    rc = store_check_locked(replay);
-    if (rc == XT_OK)
-        rc = record_locked(replay, key, expires, now);
+    rc = record_locked(replay, key, expires, now);
+    /* cannot fail for a mutex we hold; if the word was overwritten meanwhile,
+     * the others time out and fail closed */
+    pthread_mutex_unlock(store_lock(replay));
 done:
-    if (locked)
-        flock(replay->fd, LOCK_UN);
     /* a store that failed its checks is reopened (and re-checked) next time */
     if (rc == XT_STORE)
         store_close(replay);

@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -12,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +26,8 @@
 #include "xtoken.h"
 
 #define STORE_BYTES (4096 + 4096 * 32 * 32) /* header + buckets x slots x 32 bytes */
+#define LOCK_OFFSET 64                      /* the store's pthread mutex in the header page */
+#define FUTEX_OWNER_DIED_BIT 0x40000000     /* set by the kernel in a dead holder's lock word */
 #define NOBODY      65534
 #define T0          ((time_t)1700000000)
 
@@ -822,6 +829,355 @@ START_TEST(test_non_root_user_in_sticky_dir)
 }
 END_TEST
 
+
+/* ---- the lock ---------------------------------------------------------- */
+
+/* The header page of the store at path, mapped shared (as the store does). */
+static unsigned char *map_header(const char *path)
+{
+    int fd = open(path, O_RDWR);
+    void *map;
+
+    ck_assert_int_ge(fd, 0);
+    map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    return map;
+}
+
+static pthread_mutex_t *header_lock(unsigned char *header)
+{
+    return (pthread_mutex_t *)(void *)(header + LOCK_OFFSET);
+}
+
+static double elapsed_s(const struct timespec *since)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)(ts.tv_sec - since->tv_sec) + (ts.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+/* A process holding the store's lock: while it lives (here: stopped in
+ * pause) others fail closed after the timeout instead of hanging; once it
+ * is killed, the next user recovers the lock at once, and the insert it
+ * left half-done (key written, `expires` not) reads as no entry. */
+START_TEST(test_lock_holder_killed)
+{
+    char dir[128], path[160];
+    unsigned char k[XT_REPLAY_KEY_LEN], *header;
+    struct timespec t0;
+    xt_replay *r = NULL;
+    int ready[2], status;
+    pid_t pid;
+    char c;
+
+    fresh_dir(dir, sizeof(dir));
+    store_path(dir, geteuid(), path, sizeof(path));
+    make_key(k, 17, 0);
+    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK); /* a long-lived handle too */
+    make_key(k, 17, 1);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_REPLAYED);
+    for (int round = 0; round < 2; round++) {
+        /* a key of its own buckets (7 and 9, then 11 and 13): slot 0 is free */
+        const uint64_t bucket = 7 + 4 * (uint64_t)round;
+
+        bucket_key(k, bucket, bucket + 2, 1);
+        ck_assert_int_eq(pipe(ready), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            unsigned char *h = map_header(path);
+            int fd = open(path, O_RDWR);
+
+            if (pthread_mutex_lock(header_lock(h)) != 0 && errno != EOWNERDEAD)
+                _exit(7);
+            /* the first half of an insert into the bucket's free slot 0 */
+            if (fd < 0 || pwrite(fd, k, 24, (off_t)(4096 + bucket * 1024)) != 24)
+                _exit(7);
+            if (write(ready[1], "x", 1) != 1)
+                _exit(7);
+            for (;;)
+                pause();
+        }
+        close(ready[1]);
+        ck_assert_int_eq(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        /* held by a live process: refused after the timeout, not hanging
+         * (a new handle, then the long-lived one) */
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (round == 0) {
+            char err[XT_ERR_MAX];
+
+            ck_assert_int_eq(use_once_err(dir, k, err, sizeof(err)), XT_STORE);
+            ck_assert_ptr_nonnull(strstr(err, "lock held"));
+        } else {
+            ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_STORE);
+            ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "lock held"));
+        }
+        ck_assert_double_ge(elapsed_s(&t0), 1.5);
+        ck_assert_double_le(elapsed_s(&t0), 10);
+        /* killed holding it: the kernel marks the lock, the next user takes it */
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        header = map_header(path);
+        ck_assert_int_ne(header_lock(header)->__data.__lock & FUTEX_OWNER_DIED_BIT, 0);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ck_assert_int_eq(round == 0 ? use_once(dir, k, T0 + 90, T0)
+                                    : xt_replay_use(r, k, T0 + 90, T0),
+                         XT_OK);
+        ck_assert_double_lt(elapsed_s(&t0), 1);
+        ck_assert_int_eq(header_lock(header)->__data.__lock, 0); /* consistent, free */
+        munmap(header, 4096);
+        ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_REPLAYED);
+        ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_REPLAYED);
+    }
+    make_key(k, 17, 1);
+    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_REPLAYED);
+    xt_replay_free(r);
+}
+END_TEST
+
+/* Writers with long-lived handles killed over and over, mostly while they
+ * hold the lock: every kill that left it held is recovered, nothing hangs,
+ * and no key is accepted twice. */
+START_TEST(test_kill_9_lock_holders)
+{
+    enum { NKEYS = 2000, ROUNDS = 150 };
+    char dir[128], path[160];
+    unsigned char k[XT_REPLAY_KEY_LEN], *header;
+    unsigned *accepted;
+    unsigned died_holding = 0, total = 0;
+    struct timespec t0;
+
+    fresh_dir(dir, sizeof(dir));
+    store_path(dir, geteuid(), path, sizeof(path));
+    make_key(k, 18, 0);
+    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_OK);
+    header = map_header(path);
+    accepted = mmap(NULL, NKEYS * sizeof(unsigned), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(accepted, MAP_FAILED);
+    srand(4242);
+    for (int round = 0; round < ROUNDS; round++) {
+        struct timespec delay = {0, 200000 + (rand() % 2800) * 1000L}; /* 0.2-3 ms */
+        pid_t pid[2];
+
+        for (int w = 0; w < 2; w++) {
+            pid[w] = fork();
+            ck_assert_int_ge(pid[w], 0);
+            if (pid[w] == 0) {
+                xt_replay *r = NULL;
+
+                if (xt_replay_new(dir, &r) != XT_OK)
+                    _exit(7);
+                for (unsigned i = (unsigned)w;; i = (i + 1) % NKEYS) {
+                    int rc;
+
+                    make_key(k, 18, 1 + i);
+                    rc = xt_replay_use(r, k, T0 + 90, T0);
+                    if (rc == XT_OK)
+                        __atomic_add_fetch(&accepted[i], 1, __ATOMIC_SEQ_CST);
+                    else if (rc != XT_REPLAYED)
+                        _exit(6);
+                }
+            }
+        }
+        nanosleep(&delay, NULL);
+        for (int w = 0; w < 2; w++) {
+            int status;
+
+            kill(pid[w], SIGKILL);
+            ck_assert_int_eq(waitpid(pid[w], &status, 0), pid[w]);
+            ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                          "writer exited with %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        }
+        if (__atomic_load_n(&header_lock(header)->__data.__lock, __ATOMIC_SEQ_CST) &
+            FUTEX_OWNER_DIED_BIT)
+            died_holding++;
+    }
+    /* the kills did hit writers inside the lock */
+    ck_assert_uint_gt(died_holding, 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < NKEYS; i++) {
+        int rc;
+
+        make_key(k, 18, 1 + (uint64_t)i);
+        rc = use_once(dir, k, T0 + 90, T0);
+        ck_assert_msg(rc == XT_OK || rc == XT_REPLAYED, "key %d: %s", i, xt_strerror(rc));
+        if (rc == XT_OK)
+            accepted[i]++;
+        ck_assert_msg(accepted[i] <= 1, "key %d accepted %u times", i, accepted[i]);
+        total += accepted[i];
+    }
+    /* only a writer killed between recording a key and hearing XT_OK loses
+     * it (refused from then on): at most one key per kill */
+    ck_assert_uint_ge(total, NKEYS - 2 * ROUNDS);
+    ck_assert_double_lt(elapsed_s(&t0), 10);
+    fprintf(stderr, "kill -9 lock holders: %u of %d kills left the lock held, %u keys lost\n",
+            died_holding, 2 * ROUNDS, NKEYS - total);
+    munmap(accepted, NKEYS * sizeof(unsigned));
+    munmap(header, 4096);
+}
+END_TEST
+
+/* A garbage lock word fails closed (XT_STORE) within the timeout, whether
+ * its type word is wrong (refused at once) or it only looks held by a
+ * thread that does not exist (refused after the timeout), for new and
+ * long-lived handles; removing the file is the way out. */
+START_TEST(test_garbage_lock_word)
+{
+    char dir[128], path[160];
+    unsigned char k[XT_REPLAY_KEY_LEN], *header, saved[sizeof(pthread_mutex_t)];
+    struct timespec t0;
+    xt_replay *r = NULL;
+
+    fresh_dir(dir, sizeof(dir));
+    store_path(dir, geteuid(), path, sizeof(path));
+    ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
+    make_key(k, 19, 0);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_REPLAYED); /* mapped */
+    header = map_header(path);
+    memcpy(saved, header + LOCK_OFFSET, sizeof(saved));
+
+    /* random bytes over the whole mutex */
+    for (size_t i = 0; i < sizeof(saved); i++)
+        header[LOCK_OFFSET + i] = (unsigned char)(0x5a + 37 * i);
+    make_key(k, 19, 1);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_STORE);
+    ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "corrupt lock"));
+    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_STORE);
+    ck_assert_double_lt(elapsed_s(&t0), 1);
+
+    /* a well-formed mutex "held" by a thread id nobody has */
+    memcpy(header + LOCK_OFFSET, saved, sizeof(saved));
+    header_lock(header)->__data.__lock = 0x3ffffff0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_STORE);
+    ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "lock held"));
+    ck_assert_double_ge(elapsed_s(&t0), 1.5);
+    ck_assert_double_le(elapsed_s(&t0), 10);
+    munmap(header, 4096);
+
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0 + 1), XT_OK);
+    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0 + 1), XT_REPLAYED);
+    xt_replay_free(r);
+}
+END_TEST
+
+/* A store of the previous version (1: flock, no mutex) is refused. */
+START_TEST(test_old_version_refused)
+{
+    char dir[128], path[160], err[XT_ERR_MAX];
+    unsigned char k[XT_REPLAY_KEY_LEN], *header;
+
+    fresh_dir(dir, sizeof(dir));
+    store_path(dir, geteuid(), path, sizeof(path));
+    make_key(k, 20, 0);
+    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_OK);
+    header = map_header(path);
+    header[8] = 1; /* version, little-endian uint32 after the magic */
+    munmap(header, 4096);
+    make_key(k, 20, 1);
+    ck_assert_int_eq(use_once_err(dir, k, err, sizeof(err)), XT_STORE);
+    ck_assert_msg(strstr(err, "unsupported store version 1") != NULL, "error '%s'", err);
+}
+END_TEST
+
+/* seccomp filter: kill the process on system call `deny`, or (deny < 0) on
+ * any system call but exit/exit_group (and sigaltstack, which ASan's
+ * instrumentation calls by itself). */
+static int forbid_syscalls(long deny)
+{
+    struct sock_filter one[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)deny, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_filter all[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_exit_group, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_exit, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sigaltstack, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {deny < 0 ? 6 : 4, deny < 0 ? all : one};
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* Child of test_fork_and_no_syscalls: exit 0 if every answer is right. */
+static void fork_child(xt_replay *r, const char *path)
+{
+    unsigned char k[XT_REPLAY_KEY_LEN];
+
+    if (forbid_syscalls(SYS_getpid) != 0)
+        _exit(5);
+    /* the store is replaced but `now` stays in the same second (no lstat):
+     * only a reopen after the fork finds the new file */
+    if (unlink(path) != 0)
+        _exit(7);
+    make_key(k, 21, 0); /* recorded by the parent, in the old file */
+    if (xt_replay_use(r, k, T0 + 90, T0) != XT_OK)
+        _exit(1);
+    make_key(k, 21, 1);
+    if (xt_replay_use(r, k, T0 + 90, T0) != XT_OK) /* maps the whole store */
+        _exit(2);
+    /* from now on the common case makes no system call at all */
+    if (forbid_syscalls(-1) != 0)
+        _exit(5);
+    for (uint64_t pass = 0; pass < 2; pass++) {
+        for (uint64_t i = 2; i < 1000; i++) {
+            make_key(k, 21, i);
+            if (xt_replay_use(r, k, T0 + 90, T0) != (pass == 0 ? XT_OK : XT_REPLAYED))
+                _exit(3);
+        }
+    }
+    _exit(0);
+}
+
+/* A long-lived handle carried over fork: the child reopens the store
+ * without calling getpid, and its checks make no system call afterwards. */
+START_TEST(test_fork_and_no_syscalls)
+{
+    char dir[128], path[160];
+    unsigned char k[XT_REPLAY_KEY_LEN];
+    xt_replay *r = NULL;
+    int status;
+    pid_t pid;
+
+    fresh_dir(dir, sizeof(dir));
+    store_path(dir, geteuid(), path, sizeof(path));
+    ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
+    make_key(k, 21, 0);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_REPLAYED); /* long-lived now */
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        fork_child(r, path);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %s %d",
+                  WIFSIGNALED(status) ? "killed by signal" : "exit",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    /* the parent's handle is unaffected; in its new file too (next second) */
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_REPLAYED);
+    make_key(k, 21, 500);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0 + 1), XT_REPLAYED);
+    xt_replay_free(r);
+}
+END_TEST
+
 /* ---- through xt_verify, with real tokens ------------------------------- */
 
 #define JID "alice@example.org"
@@ -964,6 +1320,11 @@ static Suite *replay_suite(void)
     tcase_add_test(multi, test_kill_9_writers);
     tcase_add_test(multi, test_threads_own_handles);
     tcase_add_test(multi, test_non_root_user_in_sticky_dir);
+    tcase_add_test(multi, test_lock_holder_killed);
+    tcase_add_test(multi, test_kill_9_lock_holders);
+    tcase_add_test(multi, test_garbage_lock_word);
+    tcase_add_test(multi, test_old_version_refused);
+    tcase_add_test(multi, test_fork_and_no_syscalls);
     suite_add_tcase(s, multi);
 
     tcase_add_unchecked_fixture(verify, base_setup, base_teardown);
