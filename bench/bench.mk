@@ -9,7 +9,7 @@ BENCH_ARGS ?=
 
 .PHONY: bench bench-e2e bench-build
 
-$(BENCH_DIR)/xtbench: bench/xtbench.c shared/xtoken.h $(LIB)
+$(BENCH_DIR)/xtbench: bench/xtbench.c bench/read_exact.h shared/xtoken.h $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
@@ -18,7 +18,7 @@ $(BENCH_DIR)/pam_loop: bench/pam_loop.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpam
 
-$(BENCH_DIR)/yes_responder: bench/yes_responder.c
+$(BENCH_DIR)/yes_responder: bench/yes_responder.c bench/read_exact.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "read_exact.h"
 #include "xtoken.h"
 
 /* Test keys for a throwaway config; never used anywhere real. */
@@ -409,20 +410,6 @@ static struct helper spawn_helper(char *const argv[])
     h.to_fd = in[1];
     h.from_fd = out[0];
     return h;
-}
-
-static int read_exact(int fd, unsigned char *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, buf + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return 0;
-        got += (size_t)n;
-    }
-    return 1;
 }
 
 /* A field of /proc/PID/status in KiB ("VmHWM:", "RssAnon:"), 0 if unreadable. */
