@@ -2,7 +2,7 @@
  *
  * TOKEN = OTP NONCE SP base64(HMAC-SHA256(token_secret, OTP NONCE JID))
  * OTP is a TOTP (RFC 6238, HMAC-SHA1) of the base32-decoded otp_seed.
- * The token format is described in README.md and pam_xtoken.conf(5).
+ * The token format is described in doc/webapp.md and pam_xtoken(8).
  *
  * Every function returns an enum xt_status; xt_strerror() names it for logs.
  * Nothing here ever logs, prints, or keeps global state: callers (the PAM
