@@ -66,6 +66,11 @@ if [ -f "$top/etc/prosody/mod_auth_xtoken.lua" ]; then
         || fail "package lacks the Prosody provider"
 fi
 grep -qx /usr/share/doc/libpam-xtoken/README.md.gz "$tmp/contents" || fail "package lacks README.md"
+# The README links the guides: every doc/*.md ships (compressed when large).
+for g in "$top"/doc/*.md; do
+    g=/usr/share/doc/libpam-xtoken/doc/$(basename "$g")
+    grep -qx -e "$g" -e "$g.gz" "$tmp/contents" || fail "package lacks $g"
+done
 grep -q '^/usr/share/doc/libpam-xtoken/examples/.' "$tmp/contents" || fail "package has no examples"
 grep -q '^/etc/' "$tmp/contents" && fail "package ships files in /etc (secrets must be generated)"
 say "contents ok ($(grep -vc '/$' "$tmp/contents") files)"
