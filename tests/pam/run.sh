@@ -9,8 +9,8 @@ BUILD=$(realpath "${1:-build}")
 MODULE=$BUILD/pam_xtoken.so
 PAMCHECK=$BUILD/tests/pamcheck
 MINT="/usr/bin/python3 tests/interop/mint.py"
-SEED=XVGR73KMZH2M4XMY
-SECRET=JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7
+SEED=K5UOYGC3OJ2WG4LX
+SECRET=T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/pam_xtoken-pam.XXXXXX")
 trap 'rm -rf "$T"' EXIT
