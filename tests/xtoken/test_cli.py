@@ -138,6 +138,58 @@ class Vectors(TempDirCase):
                 self.assertIn(reason, err)
             self.assertNotIn(tok[:40], err) if tok else None  # never echo the token
 
+    def test_shifted_digit_forgeries_refused(self):
+        # the nonce has one length (nonce_digits, default 32), so digits
+        # cannot move between the nonce and a localpart that starts with
+        # digits: 1alice's token is not alice's, bob's is not 12bob's
+        n32 = "12345678901234567890123456789012"
+        one = mint.mint(SEED, SECRET, "1alice@localhost", AT, n32)
+        self.assertEqual(self.verify(one, "1alice@localhost")[0], 0)
+        rc, _, err = self.verify(one[:40] + "1" + one[40:], "alice@localhost")
+        self.assertEqual((rc, err), (1, "xtoken: verify: refused: malformed token\n"))
+        bob = mint.mint(SEED, SECRET, "bob@localhost", AT, n32[:30] + "12")
+        self.assertEqual(self.verify(bob, "bob@localhost")[0], 0)
+        rc, _, err = self.verify(bob[:38] + bob[40:], "12bob@localhost")
+        self.assertEqual((rc, err), (1, "xtoken: verify: refused: malformed token\n"))
+
+    def test_nonce_digits_config(self):
+        write_config(self.conf, config_text(extra="nonce_digits = 20"))
+        n20 = mint.mint(SEED, SECRET, "alice@localhost", AT, "1" * 20)
+        self.assertEqual(self.verify(n20)[0], 0)
+        self.assertEqual(self.verify(VECTORS[0])[1:], (b"", "xtoken: verify: refused: malformed token\n"))
+        rc, out, _ = run(["check-config", "--config", self.conf])
+        self.assertEqual(rc, 0)
+        self.assertIn(b"nonce_digits 20", out)
+        rc, out, _ = run(["issue", "--config", self.conf, "alice@localhost"])
+        self.assertRegex(out.decode(), r"^[0-9]{28} [A-Za-z0-9+/]{43}=\n$")
+
+    def test_reasons_say_how_far_off(self):
+        # a 2-minute clock skew must not look like a time-zone bug of hours
+        rc, _, err = self.verify(VECTORS[0], at=AT + 150)
+        self.assertEqual(rc, 1)
+        self.assertIn("expired: minted about 170 s ago, valid for 60 s", err)
+        rc, _, err = self.verify(VECTORS[0], at=AT - 150)
+        self.assertIn("not yet valid: minted about 130 s ahead of this server's clock", err)
+        rc, _, err = self.verify(VECTORS[0], "bob@localhost")
+        self.assertIn("bad signature (a wrong token_secret, or a token minted for another JID "
+                      "or domain)", err)
+
+    def test_config_errors_never_echo_values(self):
+        for text, why in [
+                ("otp_seed = %s\ntoken_secret: %s=tail\n" % (SEED, SECRET),
+                 ":2: malformed line (expected key = value)"),
+                ("otp_seed = XVGR73KMZH2M4XMY\ntoken_secret = %s\n" % SECRET,
+                 ":1: otp_seed is the example seed published"),
+                ("otp_seed = %s\ntoken_secret = JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7\n" % SEED,
+                 ":2: token_secret is the example secret published")]:
+            write_config(self.conf, text)
+            rc, out, err = run(["check-config", "--config", self.conf])
+            self.assertEqual((rc, out), (2, b""), err)
+            self.assertIn(why, err)
+            self.assertNotIn(SECRET[:8], err)
+            self.assertNotIn(SEED[:8], err)
+            self.assertEqual(self.verify(VECTORS[0])[0], 2)
+
     def test_one_trailing_newline_only(self):
         base = ["verify", "--config", self.conf, "--at", str(AT), "alice@localhost"]
         self.assertEqual(run(base, VECTORS[0].encode())[0], 0)
