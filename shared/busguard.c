@@ -80,7 +80,7 @@ void xt_bus_arm(struct xt_bus_guard *guard, const void *start, size_t len)
     __atomic_add_fetch(&armed_count, 1, __ATOMIC_RELEASE);
 }
 
-void xt_bus_disarm(struct xt_bus_guard *guard)
+void xt_bus_disarm(const struct xt_bus_guard *guard)
 {
     if (armed_guard != guard)
         return;

@@ -116,7 +116,7 @@ struct xt_bus_guard {
 /* Install the process's SIGBUS handler once. XT_OK; XT_INTERNAL. */
 int xt_bus_guard_install(void);
 void xt_bus_arm(struct xt_bus_guard *guard, const void *start, size_t len);
-void xt_bus_disarm(struct xt_bus_guard *guard);
+void xt_bus_disarm(const struct xt_bus_guard *guard);
 
 /* snprintf into err if err is set. */
 void xt_seterr(char *err, size_t errlen, const char *fmt, ...)

@@ -412,8 +412,10 @@ static int lock_kind_expected(void)
  * and is never unmapped: one page per such event. The rest is unmapped. */
 static void store_abandon_locked(xt_replay *r, const struct lock_links *links)
 {
-    void *page = mmap(r->map, STORE_HEADER_SIZE, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+    /* fd -1 is what MAP_ANONYMOUS asks for */
+    /* cppcheck-suppress invalidFunctionArg */
+    void *page = mmap(r->map, STORE_HEADER_SIZE, PROT_READ | PROT_WRITE, flags, -1, 0);
 
     if (page != MAP_FAILED) {
         lock_links_restore(store_lock(r), links);
