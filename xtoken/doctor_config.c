@@ -28,6 +28,16 @@ static void read_fix(const struct doctor *d, const struct doc_user *u, const cha
     int have_group = doc_group_gid(d, DOC_GROUP, &gid) == 0;
 
     fix[0] = '\0';
+    /* directories on the way that u cannot search */
+    snprintf(full, sizeof full, "%s", path);
+    for (char *slash = strchr(full + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        if (doc_permits(d, u, full, 1) == 0) {
+            snprintf(step, sizeof step, "chmod o+x %s", full);
+            add_step(fix, len, step);
+        }
+        *slash = '/';
+    }
     if (!have_group)
         add_step(fix, len, "addgroup --system " DOC_GROUP);
     if (doc_path(d, path, full, sizeof full) == 0 && stat(full, &st) == 0) {

@@ -111,9 +111,16 @@ void doc_check_replay(struct doctor *d, const char *config, const xt_config *cfg
     }
     if (!check_dir(d, area, dir, &st))
         return;
-    for (size_t i = 0; i < d->n_uses; i++)
-        if (strcmp(d->uses[i].config, config) == 0)
+    for (size_t i = 0; i < d->n_uses; i++) {
+        size_t j = 0;
+        if (strcmp(d->uses[i].config, config) != 0)
+            continue;
+        while (j < i && (strcmp(d->uses[j].config, config) != 0 ||
+                         strcmp(d->uses[j].user, d->uses[i].user) != 0))
+            j++;
+        if (j == i) /* each user once */
             check_user(d, area, dir, &st, d->uses[i].user);
+    }
     if (d->n_fail == fails) {
         doc_describe(d, dir, shown, sizeof shown);
         doc_report(d, DOC_OK, area, "%s (%s): each service user keeps its own store there", dir,
