@@ -62,16 +62,18 @@ static yaml_node_t *host_opt(struct yml *y, const char *host, const char *key, i
     return unmacro(y, n);
 }
 
-/* Does an auth_method value (a scalar or a list) name method? */
+/* Does an auth_method value (a scalar or a list of scalars) name method? */
 static int has_method(struct yml *y, yaml_node_t *n, const char *method)
 {
     if (scalar(n))
         return strcmp(scalar(n), method) == 0;
     if (n == NULL || n->type != YAML_SEQUENCE_NODE)
         return 0;
-    for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++)
-        if (has_method(y, unmacro(y, yaml_document_get_node(&y->doc, *i)), method))
+    for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+        const char *item = scalar(unmacro(y, yaml_document_get_node(&y->doc, *i)));
+        if (item && strcmp(item, method) == 0)
             return 1;
+    }
     return 0;
 }
 
@@ -155,7 +157,7 @@ static const char *option_value(char **words, int n, int *i, const char *name)
 {
     size_t len = strlen(name);
 
-    if (strncmp(words[*i], name, len) != 0)
+    if (words[*i] == NULL || strncmp(words[*i], name, len) != 0)
         return NULL;
     if (words[*i][len] == '=')
         return words[*i] + len + 1;
@@ -171,7 +173,7 @@ static void parse_extauth(char **words, int n, struct extauth_cmd *c)
 
     memset(c, 0, sizeof *c);
     c->program = words[0];
-    for (int i = 1; i < n; i++) {
+    for (int i = 1; i < n && words[i] != NULL; i++) {
         const char *v;
         if ((v = option_value(words, n, &i, "--config")) != NULL)
             c->config = v;
@@ -179,9 +181,9 @@ static void parse_extauth(char **words, int n, struct extauth_cmd *c)
             c->protocol = v;
         else if ((v = option_value(words, n, &i, "--users")) != NULL)
             c->users = v;
-        else if (strcmp(words[i], "--no-replay") == 0)
+        else if (words[i] != NULL && strcmp(words[i], "--no-replay") == 0)
             c->no_replay = 1;
-        else if (strcmp(words[i], "extauth") == 0)
+        else if (words[i] != NULL && strcmp(words[i], "extauth") == 0)
             sub = 1;
     }
     c->is_xtoken = strcmp(base ? base + 1 : words[0], "xtoken") == 0 && sub;

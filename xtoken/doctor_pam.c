@@ -30,8 +30,11 @@ static int split_words(char *line, char **words, int max)
         if (*p == '[') {
             char *out = ++p;
             words[n++] = out;
-            for (; *p && *p != ']'; p++)
-                *out++ = (p[0] == '\\' && p[1] == ']') ? *++p : *p;
+            for (; *p && *p != ']'; p++) {
+                if (p[0] == '\\' && p[1] == ']')
+                    p++;
+                *out++ = *p;
+            }
             if (*p)
                 p++;
             *out = '\0';
@@ -115,6 +118,8 @@ static void record_line(struct doc_pam_service *svc, char **words, int n)
 static int load_service(const struct doctor *d, const char *name, struct doc_pam_service *svc,
                         int depth);
 
+/* @include recurses through load_service, at most INCLUDE_DEPTH deep. */
+// NOLINTNEXTLINE(misc-no-recursion)
 static void parse_service(const struct doctor *d, char *text, struct doc_pam_service *svc,
                           int depth)
 {
@@ -130,6 +135,7 @@ static void parse_service(const struct doctor *d, char *text, struct doc_pam_ser
     }
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): bounded by INCLUDE_DEPTH
 static int load_service(const struct doctor *d, const char *name, struct doc_pam_service *svc,
                         int depth)
 {
