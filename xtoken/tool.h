@@ -55,10 +55,6 @@ void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * XT_OK with *cfg set, or the library's status. */
 int tool_load_config(const char *path, xt_config **cfg);
 
-/* Copy `in` into out for a log line: printable ASCII kept, everything else
- * as \xNN, cut to fit (with "..."). Untrusted names never reach logs raw. */
-void tool_printable(const char *in, size_t inlen, char *out, size_t outlen);
-
 /* Subcommands: each returns the process exit code. */
 int cmd_keygen(int argc, char **argv);
 int cmd_issue(int argc, char **argv);
