@@ -22,7 +22,7 @@ static const char *printable(const char *name, char *buf, size_t size)
 
 /* PAM code for a library status, logging the reason (never the token);
  * why: what xt_reason says of a refused token (NULL: the status alone). */
-static int report(pam_handle_t *pamh, const struct pam_args *args, const char *jid, int status,
+static int report(pam_handle_t *pamh, const struct xt_pam_args *args, const char *jid, int status,
                   const char *detail, const char *why)
 {
     char who[LOG_NAME_MAX];
@@ -54,7 +54,7 @@ static int report(pam_handle_t *pamh, const struct pam_args *args, const char *j
 
 /* The JID to check, from PAM_USER and domain=, without ever prompting.
  * PAM_SUCCESS; PAM_USER_UNKNOWN (no or malformed user, no domain). */
-static int get_jid(pam_handle_t *pamh, const struct pam_args *args, char *jid, size_t size)
+static int get_jid(pam_handle_t *pamh, const struct xt_pam_args *args, char *jid, size_t size)
 {
     const void *item = NULL;
     char who[LOG_NAME_MAX];
@@ -76,7 +76,7 @@ static int get_jid(pam_handle_t *pamh, const struct pam_args *args, char *jid, s
 /* Parse the arguments, build the JID, load the config and apply the users
  * policy: everything both entry points do before their own work.
  * PAM_SUCCESS with *cfg set; otherwise the PAM code to return. */
-static int prepare(pam_handle_t *pamh, int argc, const char **argv, struct pam_args *args,
+static int prepare(pam_handle_t *pamh, int argc, const char **argv, struct xt_pam_args *args,
                    char *jid, size_t jidlen, xt_config **cfg)
 {
     char err[XT_ERR_MAX] = "";
@@ -89,7 +89,7 @@ static int prepare(pam_handle_t *pamh, int argc, const char **argv, struct pam_a
     if (retval != PAM_SUCCESS)
         return retval;
     status = xt_config_load(args->conf, cfg, err, sizeof(err));
-    if (status == XT_OK && args->window != ARGS_WINDOW_UNSET)
+    if (status == XT_OK && args->window != XT_PAM_WINDOW_UNSET)
         status = xt_config_set_window(*cfg, args->window, err, sizeof(err));
     if (status == XT_OK)
         status = xt_user_exists(*cfg, args->users, jid, err, sizeof(err));
@@ -102,7 +102,7 @@ static int prepare(pam_handle_t *pamh, int argc, const char **argv, struct pam_a
 }
 
 /* Verify the token PAM gives us (prompting once if needed). */
-static int check_token(pam_handle_t *pamh, const struct pam_args *args, const xt_config *cfg,
+static int check_token(pam_handle_t *pamh, const struct xt_pam_args *args, const xt_config *cfg,
                        const char *jid)
 {
     const char *token = NULL, *dir = xt_config_replay_dir(cfg);
@@ -135,7 +135,7 @@ static int check_token(pam_handle_t *pamh, const struct pam_args *args, const xt
  * a user exists, and prepare() has applied the users policy. */
 static int run(pam_handle_t *pamh, int argc, const char **argv, int authenticate)
 {
-    struct pam_args args;
+    struct xt_pam_args args;
     char jid[XT_JID_MAX + 1] = "";
     xt_config *cfg = NULL;
     int retval;

@@ -138,6 +138,29 @@ int xt_user_exists(const xt_config *cfg, const char *policy, const char *jid, ch
  * XT_CONFIG otherwise. Does not open the file. */
 int xt_users_policy_check(const char *policy);
 
+/* ---- arguments of pam_xtoken.so (shared/pamargs.c) --------------------- */
+
+#define XT_PAM_WINDOW_UNSET (~0u)
+
+struct xt_pam_args {
+    const char *conf;   /* conf=: config file (default XT_DEFAULT_CONFIG) */
+    const char *domain; /* domain=: domain for bare user names, or NULL */
+    const char *users;  /* users=: users policy, default "any" */
+    unsigned window;    /* window=, XT_PAM_WINDOW_UNSET: as the config says */
+    int debug;
+    int noreplay;
+};
+
+/* The defaults, before any argument. */
+void xt_pam_args_init(struct xt_pam_args *args);
+
+/* Apply one module argument to args (values point into arg).
+ * XT_ARG_OK; XT_ARG_MALFORMED for a known key with a bad value;
+ * XT_ARG_UNKNOWN for an argument the module does not know. The module
+ * refuses to run (PAM_SERVICE_ERR) on either of the last two. */
+enum { XT_ARG_OK, XT_ARG_MALFORMED, XT_ARG_UNKNOWN };
+int xt_pam_arg_apply(const char *arg, struct xt_pam_args *args);
+
 /* ---- replay store (shared/replay.c) ------------------------------------ */
 
 typedef struct xt_replay xt_replay;

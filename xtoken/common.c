@@ -42,6 +42,10 @@ static int apply_option(const char *name, int opt, const char *value, struct cli
     switch (opt) {
     case 'c':
         opts->config = value;
+        opts->config_given = 1;
+        break;
+    case 'r':
+        opts->root = value;
         break;
     case 'u':
         opts->users = value;
@@ -92,6 +96,7 @@ int cli_parse(const char *name, const char *usage, int argc, char **argv, unsign
         {{"domain", required_argument, NULL, 'd'}, OPT_DOMAIN},
         {{"protocol", required_argument, NULL, 'p'}, OPT_PROTOCOL},
         {{"verbose", no_argument, NULL, 'v'}, OPT_VERBOSE},
+        {{"root", required_argument, NULL, 'r'}, OPT_ROOT},
     };
     struct option longopts[sizeof table / sizeof table[0] + 2];
     size_t n = 0;

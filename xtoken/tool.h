@@ -24,12 +24,15 @@
 #define OPT_DOMAIN    (1u << 4)
 #define OPT_PROTOCOL  (1u << 5)
 #define OPT_VERBOSE   (1u << 6)
+#define OPT_ROOT      (1u << 7)
 
 struct cli_opts {
     const char *config;   /* --config, default XT_DEFAULT_CONFIG */
     const char *users;    /* --users, default "any" */
     const char *domain;   /* --domain, NULL if not given */
     const char *protocol; /* --protocol, default "ejabberd" */
+    const char *root;     /* --root, NULL if not given */
+    int config_given;     /* --config was given */
     time_t at;            /* --at, else time(NULL) at parse time */
     int no_replay;
     int verbose;
@@ -59,5 +62,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_isuser(int argc, char **argv);
 int cmd_extauth(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif
