@@ -8,7 +8,7 @@
 -- Every login runs `xtoken verify` (token on its stdin; all crypto in C, the
 -- same library as pam_xtoken); the replay store is shared by every process
 -- running as user prosody. The config must be readable by prosody:
---   chown root:prosody /etc/security/pam_xtoken.conf; chmod 0640 /etc/security/pam_xtoken.conf
+--   adduser prosody xtoken   (the package makes the file root:xtoken 0640; then restart Prosody)
 -- SASL mechanisms offered: PLAIN and X-TOKEN (mod_auth_token's, same bytes).
 
 authentication = "xtoken"
