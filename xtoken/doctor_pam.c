@@ -194,12 +194,13 @@ static void check_module(struct doctor *d, const char *where, const char *module
 {
     char path[DOC_PATH_MAX], *text = NULL;
     size_t len = 0;
+    int n = module[0] == '/' ? snprintf(path, sizeof path, "%s", module)
+                             : snprintf(path, sizeof path, "%s/%s", XT_PAM_MODULE_DIR, module);
 
-    if (module[0] == '/')
-        snprintf(path, sizeof path, "%s", module);
-    else
-        snprintf(path, sizeof path, "%s/%s", XT_PAM_MODULE_DIR, module);
-    if (doc_read(d, path, 64 * 1024 * 1024, &text, &len) != 0)
+    if (n < 0 || (size_t)n >= sizeof path)
+        doc_report(d, DOC_FAIL, where, "module path too long; fix: name the module by a path "
+                                       "under %s", XT_PAM_MODULE_DIR);
+    else if (doc_read(d, path, 64 * 1024 * 1024, &text, &len) != 0)
         doc_report(d, DOC_FAIL, where,
                    "module %s not found: PAM fails every login of this service; fix: "
                    "apt-get install libpam-xtoken (or make install)",
