@@ -86,6 +86,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "replay_redis.h"
 #include "xtoken.h"
 
 #define STORE_MAGIC              "XTREPLAY"
@@ -128,6 +129,7 @@ _Static_assert(sizeof(struct store_header) <= STORE_LOCK_OFFSET &&
                "lock layout");
 
 struct xt_replay {
+    struct xt_redis *redis; /* set: the store is on Redis (replay_redis.c), nothing below is used */
     char *dir;
     char *path;    /* dir/<euid>.store, built when the store is opened */
     int fd;        /* -1: not open */
@@ -780,10 +782,28 @@ int xt_replay_new(const char *dir, xt_replay **replay)
     return XT_OK;
 }
 
+int xt_replay_wrap_redis(struct xt_redis *redis, xt_replay **replay)
+{
+    *replay = calloc(1, sizeof(**replay));
+    if (*replay == NULL) {
+        xt_redis_free(redis);
+        return XT_NOMEM;
+    }
+    (*replay)->fd = -1;
+    (*replay)->redis = redis;
+    return XT_OK;
+}
+
+struct xt_redis *xt_replay_redis(const xt_replay *replay)
+{
+    return replay != NULL ? replay->redis : NULL;
+}
+
 void xt_replay_free(xt_replay *replay)
 {
     if (replay == NULL)
         return;
+    xt_redis_free(replay->redis);
     store_close(replay);
     free(replay->path);
     free(replay->dir);
@@ -792,6 +812,8 @@ void xt_replay_free(xt_replay *replay)
 
 const char *xt_replay_error(const xt_replay *replay)
 {
+    if (replay != NULL && replay->redis != NULL)
+        return xt_redis_error(replay->redis);
     return replay != NULL ? replay->err : "";
 }
 
@@ -800,6 +822,8 @@ int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN],
 {
     int rc;
 
+    if (replay->redis != NULL)
+        return xt_redis_use(replay->redis, key, expires); /* reads the clock itself */
     replay->err[0] = '\0';
     if (expires <= now)
         return XT_EXPIRED; /* nothing left to protect; never recorded */
