@@ -177,9 +177,14 @@ static void *reply_integer(const redisReadTask *task, long long value)
     return r;
 }
 
+/* Called for "$-1" and "*-1", whose task has the type of the bulk/array. */
 static void *reply_nil(const redisReadTask *task)
 {
-    return reply_new(task);
+    struct reply *r = reply_new(task);
+
+    if (r != NULL)
+        r->type = REDIS_REPLY_NIL;
+    return r;
 }
 
 static redisReplyObjectFunctions reply_functions = {
@@ -872,6 +877,7 @@ int xt_redis_probe(struct xt_redis *r, char *report, size_t reportlen, char *war
     const int argc[3] = {3, 3, 2};
     struct reply *replies[3] = {NULL, NULL, NULL};
     long long deadline = mono_ms() + r->timeout_ms;
+    size_t n;
     int rc;
 
     r->err[0] = '\0';
@@ -886,6 +892,9 @@ int xt_redis_probe(struct xt_redis *r, char *report, size_t reportlen, char *war
     free_replies(replies, 3);
     if (rc != XT_OK)
         disconnect(r);
+    n = strlen(warning);
+    if (n >= 2 && strcmp(warning + n - 2, "; ") == 0)
+        warning[n - 2] = '\0';
     return rc;
 }
 
