@@ -40,6 +40,7 @@ redis_start() {
     # its own session: a signal to the test's process group never reaches it
     setsid redis-server "$REDIS_DIR/redis.conf" </dev/null >/dev/null 2>&1 &
     REDIS_PID=$!
+    disown "$REDIS_PID"   # stopped by redis_stop_all, by pid; no job notice
     echo "$REDIS_PID $(sed 's/.*) //' /proc/$REDIS_PID/stat | cut -d' ' -f20)" >>"$REDIS_BASE/pids"
     for ((i = 0; i < 100; i++)); do
         [ "$(redis_cli PING 2>/dev/null)" = PONG ] && return 0
