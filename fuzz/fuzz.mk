@@ -13,7 +13,7 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:shared/%.c=$(FUZZ_DIR)/obj/shared/%.o)
 
 # extauth links the tool's code without main.c (as XTOKEN_CORE_SRCS in
 # xtoken/xtoken.mk, which is included after this file).
-FUZZ_TARGETS := verify config replay extauth
+FUZZ_TARGETS := verify config replay extauth redis
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_XTOKEN_SRCS := $(filter-out xtoken/main.c,$(wildcard xtoken/*.c))
 FUZZ_XTOKEN_OBJS := $(FUZZ_XTOKEN_SRCS:xtoken/%.c=$(FUZZ_DIR)/obj/xtoken/%.o)
