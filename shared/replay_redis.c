@@ -33,17 +33,24 @@
  * server's text is scrubbed of it). The connection is then dropped and the
  * next use connects afresh; nothing is ever retried after a SET was sent.
  *
- * I/O is our own, on a non-blocking socket with poll() and one deadline for
- * the whole use: hiredis 0.14's blocking API times out per system call (a
+ * I/O is our own, with one deadline for the whole use (connecting
+ * included): hiredis 0.14's blocking API times out per system call (a
  * server trickling one byte at a time holds it forever), writes with
  * write(2) (SIGPIPE in the host process, e.g. a PAM service) and opens its
- * sockets without close-on-exec. hiredis's protocol reader parses the
- * replies into our own small objects (arrays of at most REPLY_ARRAY_MAX
- * elements, replies of at most REPLY_BYTES_MAX bytes). A connection kept
- * between uses is checked before each use with one non-blocking recv: if
- * the server closed it (restart, idle timeout) it is replaced at once,
- * before anything is sent. A handle notices a fork (getpid) and reconnects
- * rather than share a socket with its parent. One handle per thread. */
+ * sockets without close-on-exec. We connect without blocking (poll bounds
+ * it), then use the socket blocking, each send/recv bounded by
+ * SO_SNDTIMEO/SO_RCVTIMEO set to what is left of the deadline (set again
+ * only when that differs from the last setting), with MSG_NOSIGNAL: a use
+ * on a kept connection is one send and one recv, as for hiredis's own PING.
+ * hiredis's protocol reader parses the replies into our own small objects
+ * (arrays of at most REPLY_ARRAY_MAX elements, at most REPLY_BYTES_MAX bytes
+ * per use). A kept connection that the server has closed (restart, idle
+ * timeout) fails before any reply byte: the use is then tried once more on
+ * a new connection within the same deadline (if the first SET did reach the
+ * server, the second is refused: never accepted twice). A handle notices a
+ * fork (getpid, then a MADV_WIPEONFORK page from its second use on) and
+ * reconnects rather than share a socket with its parent. One handle per
+ * thread. */
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -58,6 +65,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -71,6 +79,7 @@
 #define SERVER_TEXT_MAX 96 /* of a server's error text in our messages */
 #define CLOCK_MARGIN_S  1
 #define CLOCK_WARN_S    2 /* check-config warns from this offset on */
+#define FORK_PAGE       4096
 
 struct xt_redis {
     char *host, *socket_path, *user, *password;
@@ -79,6 +88,10 @@ struct xt_redis {
     int fd;                            /* -1: not connected */
     int ready;                         /* authenticated and SELECTed on fd */
     pid_t pid;                         /* who connected fd */
+    long long armed_ms;                /* the socket's SO_RCVTIMEO/SO_SNDTIMEO */
+    int lost;                          /* the server hung up before answering at all */
+    unsigned uses;                     /* uses so far (fork detection) */
+    unsigned char *fork_flag;          /* MADV_WIPEONFORK page: reads 0 in a child */
     redisReader *reader;
     char err[XT_ERR_MAX];
 };
@@ -298,9 +311,17 @@ static void disconnect(struct xt_redis *r)
         close(r->fd);
     r->fd = -1;
     r->ready = 0;
+    r->armed_ms = 0; /* a new socket has no timeout */
     if (r->reader != NULL)
         redisReaderFree(r->reader);
     r->reader = NULL;
+}
+
+static void forget_fork_flag(struct xt_redis *r)
+{
+    if (r->fork_flag != NULL)
+        munmap(r->fork_flag, FORK_PAGE);
+    r->fork_flag = NULL;
 }
 
 /* Wait until fd is ready for `events` or the deadline passes.
@@ -367,6 +388,13 @@ static int connect_addr(struct xt_redis *r, const struct sockaddr *sa, socklen_t
         /* requests are small and answered at once: no Nagle delay */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
+    /* blocking from now on, each call bounded by SO_RCVTIMEO/SO_SNDTIMEO
+     * (arm_timeout): one system call per read instead of poll + read */
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        set_error(r, "fcntl: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 
@@ -401,37 +429,53 @@ static int connect_unix(struct xt_redis *r, long long deadline)
     return connect_addr(r, (const struct sockaddr *)&sun, sizeof(sun), AF_UNIX, deadline);
 }
 
+/* Let the next blocking send/recv wait at most until the deadline. The
+ * socket keeps its timeout between uses, so in the common case (a whole
+ * timeout left, as set last time) this costs no system call. 0; -1. */
+static int arm_timeout(struct xt_redis *r, long long deadline)
+{
+    long long left = deadline - mono_ms();
+    struct timeval tv;
+
+    if (left <= 0)
+        return -1;
+    if (left >= r->armed_ms - 5 && left <= r->armed_ms + 5)
+        return 0;
+    tv.tv_sec = (time_t)(left / 1000);
+    tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+    if (setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+        setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
+        return -1;
+    r->armed_ms = left;
+    return 0;
+}
+
 /* Send all of buf. MSG_NOSIGNAL: a closed connection is EPIPE, never a
  * SIGPIPE in the host process. XT_OK; XT_STORE. */
 static int send_all(struct xt_redis *r, const char *buf, size_t len, long long deadline)
 {
     while (len > 0) {
-        ssize_t n = send(r->fd, buf, len, MSG_NOSIGNAL);
+        ssize_t n;
 
+        if (arm_timeout(r, deadline) != 0) {
+            set_error(r, "send: no progress within %u ms", r->timeout_ms);
+            return XT_STORE;
+        }
+        n = send(r->fd, buf, len, MSG_NOSIGNAL);
         if (n > 0) {
             buf += n;
             len -= (size_t)n;
-            continue;
+        } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
+            r->lost = errno == EPIPE || errno == ECONNRESET;
+            set_error(r, "send: %s", strerror(errno));
+            return XT_STORE;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN) {
-            int ready = wait_fd(r->fd, POLLOUT, deadline);
-
-            if (ready > 0)
-                continue;
-            if (ready == 0) {
-                set_error(r, "send: no progress within %u ms", r->timeout_ms);
-                return XT_STORE;
-            }
-        }
-        set_error(r, "send: %s", strerror(errno));
-        return XT_STORE;
     }
     return XT_OK;
 }
 
-/* Read the next whole reply. *received counts the bytes of this use.
+/* Read the next whole reply: blocking reads, each bounded by what is left
+ * of the deadline. *received counts the bytes of this use.
  * XT_OK with *out (caller frees with reply_free); XT_STORE. */
 static int read_reply(struct xt_redis *r, struct reply **out, size_t *received, long long deadline)
 {
@@ -440,7 +484,6 @@ static int read_reply(struct xt_redis *r, struct reply **out, size_t *received, 
 
     for (;;) {
         ssize_t n;
-        int ready;
 
         if (redisReaderGetReply(r->reader, &obj) != REDIS_OK) {
             set_error(r, "malformed reply (%s)",
@@ -452,15 +495,15 @@ static int read_reply(struct xt_redis *r, struct reply **out, size_t *received, 
             *out = obj;
             return XT_OK;
         }
-        ready = wait_fd(r->fd, POLLIN, deadline);
-        if (ready == 0) {
+        n = arm_timeout(r, deadline) == 0 ? recv(r->fd, buf, sizeof(buf), 0) : -2;
+        if (n == -2 || (n < 0 && errno == EAGAIN)) {
             set_error(r, "no reply within %u ms", r->timeout_ms);
             return XT_STORE;
         }
-        n = ready > 0 ? recv(r->fd, buf, sizeof(buf), 0) : -1;
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
+            r->lost = *received == 0 && (n == 0 || errno == ECONNRESET);
             set_error(r, "read: %s", n == 0 ? "the server closed the connection" : strerror(errno));
             return XT_STORE;
         }
@@ -476,36 +519,46 @@ static int read_reply(struct xt_redis *r, struct reply **out, size_t *received, 
     }
 }
 
+/* Append one command in the protocol's array-of-bulk-strings form.
+ * 0; -1 if it does not fit. */
+static int format_command(char *out, size_t cap, size_t *len, int argc, const char *const *argv)
+{
+    int n = snprintf(out + *len, cap - *len, "*%d\r\n", argc);
+
+    for (int i = 0; n > 0 && (size_t)n < cap - *len && i < argc; i++) {
+        size_t arg_len = strlen(argv[i]);
+
+        *len += (size_t)n;
+        n = snprintf(out + *len, cap - *len, "$%zu\r\n", arg_len);
+        if (n < 0 || (size_t)n + arg_len + 2 >= cap - *len)
+            return -1;
+        memcpy(out + *len + n, argv[i], arg_len);
+        memcpy(out + *len + n + arg_len, "\r\n", 2);
+        n += (int)arg_len + 2;
+    }
+    if (n < 0 || (size_t)n >= cap - *len)
+        return -1;
+    *len += (size_t)n;
+    return 0;
+}
+
 /* Send the n commands (argv vectors) in one write and read n replies into
- * replies[]. XT_OK (all read; caller frees them); XT_STORE; XT_NOMEM. */
+ * replies[]. XT_OK (all read; caller frees them); XT_STORE. */
 static int exchange(struct xt_redis *r, int n, const int *argc, const char **const *argv,
                     struct reply **replies, long long deadline)
 {
-    char *out = NULL;
+    char out[1024 + XT_REDIS_PASSWORD_MAX + XT_REDIS_USER_MAX];
     size_t out_len = 0, received = 0;
     int rc = XT_OK;
 
-    for (int i = 0; i < n && rc == XT_OK; i++) {
-        char *cmd = NULL;
-        int len = redisFormatCommandArgv(&cmd, argc[i], argv[i], NULL);
-        char *grown = len > 0 ? realloc(out, out_len + (size_t)len) : NULL;
-
-        if (grown == NULL) {
-            rc = XT_NOMEM;
-        } else {
-            out = grown;
-            memcpy(out + out_len, cmd, (size_t)len);
-            out_len += (size_t)len;
+    for (int i = 0; i < n && rc == XT_OK; i++)
+        if (format_command(out, sizeof(out), &out_len, argc[i], argv[i]) != 0) {
+            set_error(r, "command too long");
+            rc = XT_STORE;
         }
-        if (cmd != NULL) {
-            OPENSSL_cleanse(cmd, (size_t)(len > 0 ? len : 0)); /* AUTH carries the password */
-            redisFreeCommand(cmd);
-        }
-    }
     if (rc == XT_OK)
         rc = send_all(r, out, out_len, deadline);
-    if (out != NULL)
-        xt_free_wipe(out, out_len);
+    OPENSSL_cleanse(out, out_len); /* AUTH carries the password */
     for (int i = 0; i < n && rc == XT_OK; i++)
         rc = read_reply(r, &replies[i], &received, deadline);
     /* a reply we did not ask for would answer the next request */
@@ -557,30 +610,47 @@ static int handshake(struct xt_redis *r, long long deadline)
     return rc;
 }
 
-/* 1 if a kept connection is fit for the next use: nothing to read. One the
- * server closed (restart, idle timeout) reads as EOF or an error, and one
- * with data waiting is out of step; both are replaced before anything is
- * sent, so the use does not fail for it. */
-static int idle_connection_ok(int fd)
+/* 1 if this process is not the one that connected: a forked child must
+ * not talk over its parent's connection (each could read the other's
+ * replies). From a handle's second use on, a private page marked
+ * MADV_WIPEONFORK tells without a system call (it reads as zero in a
+ * child); before that, and if the page cannot be had, getpid does. */
+static int forked(struct xt_redis *r)
 {
-    char probe;
-    ssize_t n = recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    void *page;
 
-    return n < 0 && errno == EAGAIN;
+    if (r->fork_flag != NULL)
+        return __atomic_load_n(r->fork_flag, __ATOMIC_RELAXED) == 0;
+    if (r->pid != getpid())
+        return 1;
+    if (r->uses++ == 0)
+        return 0; /* the PAM module's handles are used once: no page */
+    /* fd -1 is what MAP_ANONYMOUS asks for */
+    /* cppcheck-suppress invalidFunctionArg */
+    page = mmap(NULL, FORK_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        return 0;
+    if (madvise(page, FORK_PAGE, MADV_WIPEONFORK) != 0) {
+        munmap(page, FORK_PAGE);
+        return 0;
+    }
+    r->fork_flag = page;
+    *r->fork_flag = 1;
+    return 0;
 }
 
 /* Make r->fd a live, authenticated connection. XT_OK; XT_STORE; XT_NOMEM. */
 static int ensure_connected(struct xt_redis *r, long long deadline)
 {
-    if (r->fd >= 0 && r->pid != getpid())
-        disconnect(r); /* forked: the socket is the parent's conversation */
-    if (r->fd >= 0 && r->ready && !idle_connection_ok(r->fd))
+    if (r->fd >= 0 && forked(r))
         disconnect(r);
     if (r->fd < 0) {
         r->fd = r->socket_path ? connect_unix(r, deadline) : connect_tcp(r, deadline);
         if (r->fd < 0)
             return XT_STORE;
         r->pid = getpid();
+        if (r->fork_flag != NULL)
+            *r->fork_flag = 1; /* ours again (a child's page read as zero) */
     }
     if (r->reader == NULL) {
         r->reader = redisReaderCreateWithFunctions(&reply_functions);
@@ -626,6 +696,7 @@ void xt_redis_free(struct xt_redis *r)
     if (r == NULL)
         return;
     disconnect(r);
+    forget_fork_flag(r);
     if (r->password != NULL)
         xt_free_wipe(r->password, strlen(r->password));
     free(r->host);
@@ -720,11 +791,11 @@ static int use_replies(struct xt_redis *r, struct reply *const replies[2], time_
     return rc;
 }
 
-int xt_redis_use(struct xt_redis *r, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires)
+/* One TIME + SET exchange. XT_OK; XT_REPLAYED; XT_STORE; XT_NOMEM. */
+static int use_once(struct xt_redis *r, const char *name, time_t expires, time_t now,
+                    long long deadline)
 {
-    time_t now = time(NULL);
-    long long deadline = mono_ms() + r->timeout_ms;
-    char name[XT_REDIS_KEY_LEN + 1], at[24];
+    char at[24];
     const char *time_cmd[] = {"TIME"};
     const char *set_cmd[] = {"SET", name, "1", "NX", "EXAT", at};
     const char **argv[2] = {time_cmd, set_cmd};
@@ -732,13 +803,9 @@ int xt_redis_use(struct xt_redis *r, const unsigned char key[XT_REPLAY_KEY_LEN],
     struct reply *replies[2] = {NULL, NULL};
     int rc;
 
-    r->err[0] = '\0';
-    if (expires <= now)
-        return XT_EXPIRED; /* nothing left to protect; never written */
     snprintf(at, sizeof(at), "%lld", (long long)expires);
-    rc = xt_redis_key(key, name);
-    if (rc == XT_OK)
-        rc = ensure_connected(r, deadline);
+    r->lost = 0;
+    rc = ensure_connected(r, deadline);
     if (rc == XT_OK)
         rc = exchange(r, 2, argc, argv, replies, deadline);
     if (rc == XT_OK)
@@ -746,6 +813,30 @@ int xt_redis_use(struct xt_redis *r, const unsigned char key[XT_REPLAY_KEY_LEN],
     free_replies(replies, 2);
     if (rc == XT_STORE || rc == XT_NOMEM)
         disconnect(r); /* the next use starts afresh */
+    return rc;
+}
+
+int xt_redis_use(struct xt_redis *r, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires)
+{
+    time_t now = time(NULL);
+    long long deadline = mono_ms() + r->timeout_ms;
+    char name[XT_REDIS_KEY_LEN + 1];
+    int kept, rc;
+
+    r->err[0] = '\0';
+    if (expires <= now)
+        return XT_EXPIRED; /* nothing left to protect; never written */
+    rc = xt_redis_key(key, name);
+    if (rc != XT_OK)
+        return rc;
+    kept = r->fd >= 0 && r->ready;
+    rc = use_once(r, name, expires, now, deadline);
+    /* A kept connection the server had closed (restart, idle timeout)
+     * fails before any reply: once more on a new one, within the same
+     * deadline. Safe whatever the server did: if the first SET was stored,
+     * the second is refused (XT_REPLAYED), never accepted twice. */
+    if (rc == XT_STORE && kept && r->lost)
+        rc = use_once(r, name, expires, now, deadline);
     return rc;
 }
 
