@@ -37,8 +37,8 @@
 #include "xtoken.h"
 
 /* Test keys for a throwaway config; never used anywhere real. */
-#define BENCH_SEED "XVGR73KMZH2M4XMYXVGR73KMZH2M4XMY"
-#define BENCH_SECRET "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"
+#define BENCH_SEED "K5UOYGC3OJ2WG4LXK5UOYGC3OJ2WG4LX"
+#define BENCH_SECRET "T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe"
 #define BENCH_USER "alice"
 #define BENCH_DOMAIN "localhost"
 #define BENCH_JID BENCH_USER "@" BENCH_DOMAIN

@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (xt_config_domain_info(cfg, n, &info) == XT_OK)
             abort();
         (void)xt_config_replay_dir(cfg);
-        (void)xt_config_set_window(cfg, 3);
+        (void)xt_config_set_window(cfg, 3, NULL, 0);
         char token[XT_TOKEN_MAX + 1];
         if (xt_issue(cfg, "alice@example.org", 1700000000, token, sizeof(token)) == XT_OK &&
             xt_verify(cfg, NULL, "alice@example.org", token, strlen(token), 1700000000) != XT_OK)

@@ -68,6 +68,12 @@ static void write_store(const uint8_t *body, size_t len, unsigned flags)
     free(copy);
 }
 
+static time_t fuzz_clock(void *arg)
+{
+    (void)arg;
+    return FUZZ_NOW;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int ready;
@@ -87,9 +93,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         key[i] = (unsigned char)(i * 37 + ((data[0] >> 2) & 3) * 101);
     if (xt_replay_new(store_dir, &first) != XT_OK || xt_replay_new(store_dir, &second) != XT_OK)
         abort();
-    int rc = xt_replay_use(first, key, FUZZ_NOW + 60, FUZZ_NOW);
-    if (rc == XT_OK && (xt_replay_use(first, key, FUZZ_NOW + 60, FUZZ_NOW) != XT_REPLAYED ||
-                        xt_replay_use(second, key, FUZZ_NOW + 60, FUZZ_NOW) != XT_REPLAYED))
+    xt_replay_set_clock(first, fuzz_clock, NULL);
+    xt_replay_set_clock(second, fuzz_clock, NULL);
+    int rc = xt_replay_use(first, key, FUZZ_NOW + 60);
+    if (rc == XT_OK && (xt_replay_use(first, key, FUZZ_NOW + 60) != XT_REPLAYED ||
+                        xt_replay_use(second, key, FUZZ_NOW + 60) != XT_REPLAYED))
         abort(); /* recorded, yet accepted a second time */
     if (rc != XT_OK && xt_replay_error(first) == NULL)
         abort();

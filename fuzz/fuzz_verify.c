@@ -13,8 +13,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char config_text[] =
-    "otp_seed = XVGR73KMZH2M4XMYXVGR73KMZH2M4XMY\n"
-    "token_secret = JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7\n"
+    "otp_seed = K5UOYGC3OJ2WG4LXK5UOYGC3OJ2WG4LX\n"
+    "token_secret = T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe\n"
     "token_secret = an-old-secret-being-rotated-out\n"
     "window = 1\n"
     "[example.org]\n"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Package test (make deb-test, as root on Debian 12): lint the built package,
-# install it, use it the way a sysadmin would, check the ELF hardening, purge
-# it and check that nothing it added is left behind.
+# install it, use it the way a sysadmin would (group xtoken, PAM service +
+# pamtester, xtoken doctor on this machine's real ejabberd, Prosody and
+# saslauthd configs), check the ELF hardening, purge it and check that
+# nothing it added is left behind (the group included).
 #   mk/deb-test.sh [DIR]    DIR holds the .deb and .changes (default build/deb)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +17,9 @@ SERVICE=xtoken-debtest
 PAMD_JID=/etc/pam.d/$SERVICE
 PAMD_LOCAL=/etc/pam.d/$SERVICE-local
 DOMAIN=debtest.example
+GROUP=xtoken
+# The servers' real configs, edited by the doctor checks, restored at exit.
+SERVER_CONFIGS=(/etc/ejabberd/ejabberd.yml /etc/prosody/prosody.cfg.lua /etc/default/saslauthd)
 
 say() { echo "deb-test: $*"; }
 fail() { echo "deb-test: FAIL: $*" >&2; exit 1; }
@@ -36,6 +41,10 @@ cleanup() {
     rm -f "$PAMD_JID" "$PAMD_LOCAL"
     if dpkg-query -W "$PKG" >/dev/null 2>&1; then dpkg --purge "$PKG" >/dev/null 2>&1 || true; fi
     if [ -e "$tmp/saved.conf" ]; then mv "$tmp/saved.conf" "$CONF"; fi
+    for f in "${SERVER_CONFIGS[@]}"; do
+        saved=$tmp/saved.$(echo "$f" | tr / _)
+        if [ -e "$saved" ]; then cp -p "$saved" "$f"; fi
+    done
     rm -rf "$tmp"
     [ $rc = 0 ] || echo "deb-test: FAILED (exit $rc)" >&2
     exit $rc
@@ -99,7 +108,10 @@ is_installed || fail "$PKG is not installed"
 
 # ---- the generated configuration and the replay directory ---------------------
 [ -f "$CONF" ] || fail "postinst did not create $CONF"
-[ "$(mode_of "$CONF")" = "640 root root" ] || fail "$CONF is $(mode_of "$CONF"), want 640 root root"
+gid=$(getent group "$GROUP" | cut -d: -f3) || fail "postinst did not create the group $GROUP"
+[ "$gid" -lt 1000 ] || fail "group $GROUP has gid $gid: not a system group"
+[ "$(mode_of "$CONF")" = "640 root $GROUP" ] || fail "$CONF is $(mode_of "$CONF"), want 640 root $GROUP"
+grep -q "adduser ejabberd $GROUP" "$CONF" || fail "$CONF does not say how a service gets access"
 grep -q '^otp_seed *= *[A-Z2-7]\{16,\}' "$CONF" || fail "$CONF has no otp_seed"
 grep -q '^token_secret *= *.\{16,\}' "$CONF" || fail "$CONF has no token_secret"
 xtoken check-config > "$tmp/check-config.txt" 2>&1 || { cat "$tmp/check-config.txt"; fail "xtoken check-config"; }
@@ -108,7 +120,7 @@ sed -n 's/^\(otp_seed\|token_secret\) *= *//p' "$CONF" > "$tmp/secrets"
 grep -qFf "$tmp/secrets" "$tmp/check-config.txt" && fail "check-config printed a secret"
 [ -d "$REPLAY_DIR" ] || fail "$REPLAY_DIR was not created"
 [ "$(mode_of "$REPLAY_DIR")" = "1733 root root" ] || fail "$REPLAY_DIR is $(mode_of "$REPLAY_DIR")"
-say "config 640 root:root with fresh keys, check-config ok, $REPLAY_DIR 1733 root:root"
+say "system group $GROUP (gid $gid), config 640 root:$GROUP with fresh keys, check-config ok, $REPLAY_DIR 1733 root:root"
 
 # ---- PAM, as a sysadmin sets it up: module named without a path ---------------
 printf 'auth     required  pam_xtoken.so\naccount  required  pam_xtoken.so\n' > "$PAMD_JID"
@@ -152,10 +164,13 @@ say "pamtester acct_mgmt $alice -> ok (no prompt)"
 [ "$(mode_of "$REPLAY_DIR/0.store")" = "600 root root" ] \
     || fail "root's replay store: $(mode_of "$REPLAY_DIR/0.store" 2>&1)"
 
-# ---- a non-root service user shares the package's replay directory ------------
-# (as ejabberd's extauth or Prosody's mod_auth_xtoken would, via group read)
-chgrp nogroup "$CONF"
-as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+# ---- a non-root service user reads the config through the group ---------------
+# (as ejabberd's extauth or Prosody's mod_auth_xtoken would, after adduser)
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --init-groups "$@"; }
+if as_nobody xtoken issue "$alice" > /dev/null 2>&1; then
+    fail "nobody read $CONF before joining the group $GROUP"
+fi
+adduser --quiet nobody "$GROUP"
 tok=$(as_nobody xtoken issue "$alice")
 printf '%s\n' "$tok" | as_nobody xtoken verify "$alice" || fail "verify as nobody"
 if printf '%s\n' "$tok" | as_nobody xtoken verify "$alice" 2> "$tmp/verify.err"; then
@@ -164,8 +179,51 @@ fi
 grep -q replay "$tmp/verify.err" || { cat "$tmp/verify.err" >&2; fail "replay reason missing"; }
 [ "$(mode_of "$REPLAY_DIR/65534.store")" = "600 nobody nogroup" ] \
     || fail "nobody's store: $(mode_of "$REPLAY_DIR/65534.store" 2>&1)"
-chgrp root "$CONF"
-say "user nobody (group read on the config) verifies once, replay refused, own store in $REPLAY_DIR"
+say "user nobody: refused before, after adduser nobody $GROUP verifies once, replay refused, own store in $REPLAY_DIR"
+
+# ---- xtoken doctor on this machine's real server configs -----------------------
+# Debian's own ejabberd.yml, prosody.cfg.lua (with its conf.d Include) and
+# /etc/default/saslauthd, switched to tokens with both cache traps left in
+# and neither service in the group: doctor must name each problem with its
+# fix; after doing exactly what it says, it must find no FAIL.
+for f in "${SERVER_CONFIGS[@]}"; do
+    [ -f "$f" ] || fail "$f is missing: install ejabberd, prosody and sasl2-bin (tests/deps/deb.apt)"
+    cp -p "$f" "$tmp/saved.$(echo "$f" | tr / _)"
+done
+yml=/etc/ejabberd/ejabberd.yml
+printf '\n# deb-test\nauth_method: [external]\nextauth_program: "/usr/bin/xtoken extauth"\n' >> "$yml"
+sed -i 's/^authentication = .*/authentication = "xtoken"/' /etc/prosody/prosody.cfg.lua
+doctor_run() { # WANTED-EXIT: run xtoken doctor on / and show what it says
+    local rc=0
+    xtoken doctor > "$tmp/doctor.out" 2> "$tmp/doctor.err" || rc=$?
+    sed 's/^/    /' "$tmp/doctor.out"
+    [ ! -s "$tmp/doctor.err" ] || { cat "$tmp/doctor.err" >&2; fail "xtoken doctor wrote to stderr"; }
+    [ "$rc" = "$1" ] || fail "xtoken doctor exit $rc, want $1"
+}
+expect_line() { grep -qxF -- "$1" "$tmp/doctor.out" || fail "xtoken doctor did not say: $1"; }
+why_cache="ejabberd keeps the last password that worked for up to an hour and answers from it without asking xtoken: a used or expired token logs in again, a fresh one is refused"
+cannot_read() { # USER WHO
+    echo "FAIL $2: user $1 cannot read $CONF ($CONF is root:$GROUP 0640): every login is refused (config unusable); fix: adduser $1 $GROUP; then restart the service that runs as $1"
+}
+doctor_run 1
+expect_line "FAIL ejabberd host localhost: auth_use_cache is not set, so the auth cache is on: $why_cache; fix: add the line 'auth_use_cache: false' at the top level of $yml, then restart ejabberd"
+expect_line "$(cannot_read ejabberd "ejabberd host localhost (extauth)")"
+expect_line "$(cannot_read prosody "prosody host localhost (mod_auth_xtoken)")"
+expect_line "FAIL saslauthd: OPTIONS has -c: saslauthd caches a password that worked and accepts it again without asking PAM, so a used token logs in again for hours; fix: OPTIONS=\"-m /var/run/saslauthd\" in /etc/default/saslauthd, then systemctl restart saslauthd"
+expect_line "ok   $PAMD_JID: names pam_xtoken.so, module $pam_dir/pam_xtoken.so found"
+expect_line "ok   ejabberd host localhost: auth_method external, extauth_program runs /usr/bin/xtoken extauth (config $CONF)"
+say "xtoken doctor: both cache traps and both unreadable-config services found, exit 1"
+printf 'auth_use_cache: false\n' >> "$yml"
+adduser --quiet ejabberd "$GROUP"
+adduser --quiet prosody "$GROUP"
+sed -i 's|^OPTIONS=.*|OPTIONS="-m /var/run/saslauthd"|' /etc/default/saslauthd
+doctor_run 0
+expect_line "ok   ejabberd host localhost: auth cache off (top level)"
+expect_line "ok   ejabberd host localhost (extauth): user ejabberd can read $CONF (root:$GROUP 0640)"
+expect_line "ok   prosody host localhost (mod_auth_xtoken): user prosody can read $CONF (root:$GROUP 0640)"
+expect_line "ok   saslauthd: MECHANISMS=\"pam\", OPTIONS=\"-m /var/run/saslauthd\" without -c (no cache)"
+expect_line "ok   replay ($CONF): $REPLAY_DIR (root:root 1733): each service user keeps its own store there"
+say "xtoken doctor: after the fixes it printed, no FAIL, exit 0"
 
 # ---- Prosody finds the provider where the package put it -----------------------
 if [ -f /usr/lib/prosody/modules/mod_auth_xtoken.lua ] && command -v prosodyctl > /dev/null; then
@@ -235,11 +293,13 @@ while read -r f; do
 done < "$tmp/files"
 [ -e "$CONF" ] && fail "purge left $CONF"
 [ -e "$REPLAY_DIR" ] && fail "purge left $REPLAY_DIR"
+getent group "$GROUP" > /dev/null && fail "purge left the group $GROUP"
+id -nG nobody | tr ' ' '\n' | grep -qx "$GROUP" && fail "nobody is still in $GROUP"
 snapshot > "$tmp/after"
 # What appeared since the snapshot and carries the package's name (every
 # path the package or its scripts create does): other tests or apt runs on a
 # shared machine may add and remove their own files in the meantime.
 comm -13 "$tmp/before" "$tmp/after" | grep -i 'xtoken' > "$tmp/added" || true
 [ ! -s "$tmp/added" ] || { cat "$tmp/added" >&2; fail "files left after the purge"; }
-say "purge removed the package's files, $CONF and $REPLAY_DIR"
+say "purge removed the package's files, $CONF, $REPLAY_DIR and the group $GROUP"
 say "PASS"

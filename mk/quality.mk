@@ -55,22 +55,24 @@ CI_TARGETS += check-valgrind
 
 # What the analyzers read: every C file of the product, plus bench and fuzz.
 ANALYZE_SRCS := $(sort $(wildcard shared/*.c pam_xtoken/*.c xtoken/*.c bench/*.c fuzz/*.c))
-# -O2: _FORTIFY_SOURCE warns without optimisation.
-ANALYZE_FLAGS := $(ALL_CPPFLAGS) -Ixtoken -std=c11 -O2
+# -O2: _FORTIFY_SOURCE warns without optimisation. XTOKEN_CPPFLAGS (set in
+# xtoken/xtoken.mk, included later: hence =) adds libyaml, Lua and the
+# generated header of doctor_prosody.c.
+ANALYZE_FLAGS = $(ALL_CPPFLAGS) $(XTOKEN_CPPFLAGS) -std=c11 -O2
 
 analyze: analyze-cppcheck analyze-clang-tidy
 
-analyze-cppcheck:
+analyze-cppcheck: $(BUILD)/gen/doctor_prosody_lua.h
 	cppcheck --std=c11 --enable=warning,style,performance,portability --library=posix \
 	  --inline-suppr --suppressions-list=.cppcheck-suppressions --error-exitcode=1 --quiet \
 	  --template='{file}:{line}: {severity}: {message} [{id}]' \
-	  -D_GNU_SOURCE -Ishared -Ixtoken $(ANALYZE_SRCS)
+	  -D_GNU_SOURCE -Ishared -Ixtoken -I$(XTOKEN_GEN) $(ANALYZE_SRCS)
 	@echo "analyze: cppcheck clean on $(words $(ANALYZE_SRCS)) files"
 
 # One file per clang-tidy process: clang-tidy 14 carries analyzer state from
 # one file to the next within a run (a false "uninitialized va_list" in the
 # second file's va_start functions).
-analyze-clang-tidy:
+analyze-clang-tidy: $(BUILD)/gen/doctor_prosody_lua.h
 	printf '%s\n' $(ANALYZE_SRCS) | xargs -P 2 -I{} clang-tidy --quiet {} -- $(ANALYZE_FLAGS)
 	@echo "analyze: clang-tidy clean on $(words $(ANALYZE_SRCS)) files"
 

@@ -4,20 +4,11 @@
 
 #include <security/pam_modules.h>
 
-#define ARGS_WINDOW_UNSET (~0u)
-
-struct pam_args {
-    const char *conf;   /* config file */
-    const char *domain; /* domain for bare user names, or NULL */
-    const char *users;  /* users policy: any, nss or a file */
-    unsigned window;    /* ARGS_WINDOW_UNSET: as the config says */
-    int debug;
-    int noreplay;
-};
+#include "xtoken.h"
 
 /* Parse argv into args. PAM_SUCCESS; PAM_SERVICE_ERR for an unknown or
  * malformed argument (logged at LOG_ERR). */
-int args_parse(pam_handle_t *pamh, int argc, const char **argv, struct pam_args *args);
+int args_parse(pam_handle_t *pamh, int argc, const char **argv, struct xt_pam_args *args);
 
 /* Log at LOG_DEBUG when the debug argument is set; costs nothing otherwise. */
 #define DBG(pamh, args, ...)                                                                       \

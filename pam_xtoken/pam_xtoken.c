@@ -11,22 +11,19 @@
 
 #define LOG_NAME_MAX 128
 
-/* Copy of a client-chosen name safe to put in a log line: no control
- * characters, bounded length. */
+/* Copy of a client-chosen name safe to put in a log line. */
 static const char *printable(const char *name, char *buf, size_t size)
 {
-    size_t n = 0;
+    const char *in = name != NULL ? name : "";
 
-    for (; name != NULL && *name != '\0' && n + 1 < size; name++)
-        /* NOLINTNEXTLINE(bugprone-narrowing-conversions): '?' or the char itself */
-        buf[n++] = ((unsigned char)*name < 0x20 || *name == 0x7f) ? '?' : *name;
-    buf[n] = '\0';
+    xt_printable(in, strlen(in), buf, size);
     return buf;
 }
 
-/* PAM code for a library status, logging the reason (never the token). */
-static int report(pam_handle_t *pamh, const struct pam_args *args, const char *jid, int status,
-                  const char *detail)
+/* PAM code for a library status, logging the reason (never the token);
+ * why: what xt_reason says of a refused token (NULL: the status alone). */
+static int report(pam_handle_t *pamh, const struct xt_pam_args *args, const char *jid, int status,
+                  const char *detail, const char *why)
 {
     char who[LOG_NAME_MAX];
 
@@ -36,7 +33,8 @@ static int report(pam_handle_t *pamh, const struct pam_args *args, const char *j
         DBG(pamh, args, "user %s: accepted", who);
         return PAM_SUCCESS;
     case XT_CLASS_REFUSED:
-        pam_syslog(pamh, LOG_NOTICE, "user %s: token refused: %s", who, xt_strerror(status));
+        pam_syslog(pamh, LOG_NOTICE, "user %s: token refused: %s", who,
+                   why != NULL ? why : xt_strerror(status));
         return PAM_AUTH_ERR;
     case XT_CLASS_NO_USER:
         pam_syslog(pamh, LOG_NOTICE, "user %s: %s", who, xt_strerror(status));
@@ -56,7 +54,7 @@ static int report(pam_handle_t *pamh, const struct pam_args *args, const char *j
 
 /* The JID to check, from PAM_USER and domain=, without ever prompting.
  * PAM_SUCCESS; PAM_USER_UNKNOWN (no or malformed user, no domain). */
-static int get_jid(pam_handle_t *pamh, const struct pam_args *args, char *jid, size_t size)
+static int get_jid(pam_handle_t *pamh, const struct xt_pam_args *args, char *jid, size_t size)
 {
     const void *item = NULL;
     char who[LOG_NAME_MAX];
@@ -78,7 +76,7 @@ static int get_jid(pam_handle_t *pamh, const struct pam_args *args, char *jid, s
 /* Parse the arguments, build the JID, load the config and apply the users
  * policy: everything both entry points do before their own work.
  * PAM_SUCCESS with *cfg set; otherwise the PAM code to return. */
-static int prepare(pam_handle_t *pamh, int argc, const char **argv, struct pam_args *args,
+static int prepare(pam_handle_t *pamh, int argc, const char **argv, struct xt_pam_args *args,
                    char *jid, size_t jidlen, xt_config **cfg)
 {
     char err[XT_ERR_MAX] = "";
@@ -91,12 +89,12 @@ static int prepare(pam_handle_t *pamh, int argc, const char **argv, struct pam_a
     if (retval != PAM_SUCCESS)
         return retval;
     status = xt_config_load(args->conf, cfg, err, sizeof(err));
-    if (status == XT_OK && args->window != ARGS_WINDOW_UNSET)
-        status = xt_config_set_window(*cfg, args->window);
+    if (status == XT_OK && args->window != XT_PAM_WINDOW_UNSET)
+        status = xt_config_set_window(*cfg, args->window, err, sizeof(err));
     if (status == XT_OK)
         status = xt_user_exists(*cfg, args->users, jid, err, sizeof(err));
     if (status != XT_OK) {
-        retval = report(pamh, args, jid, status, err);
+        retval = report(pamh, args, jid, status, err, NULL);
         xt_config_free(*cfg);
         *cfg = NULL;
     }
@@ -104,11 +102,13 @@ static int prepare(pam_handle_t *pamh, int argc, const char **argv, struct pam_a
 }
 
 /* Verify the token PAM gives us (prompting once if needed). */
-static int check_token(pam_handle_t *pamh, const struct pam_args *args, const xt_config *cfg,
+static int check_token(pam_handle_t *pamh, const struct xt_pam_args *args, const xt_config *cfg,
                        const char *jid)
 {
     const char *token = NULL;
     xt_replay *replay = NULL;
+    struct xt_detail detail;
+    char why[XT_ERR_MAX];
     size_t len;
     int retval, status;
 
@@ -120,13 +120,14 @@ static int check_token(pam_handle_t *pamh, const struct pam_args *args, const xt
     /* refuse oversized tokens before looking at them */
     len = strnlen(token, XT_TOKEN_MAX + 1);
     if (len > XT_TOKEN_MAX)
-        return report(pamh, args, jid, XT_MALFORMED, NULL);
+        return report(pamh, args, jid, XT_MALFORMED, NULL, NULL);
     /* a Redis store connects at its first use and closes with the handle:
      * one connection per authentication, within redis_timeout_ms */
     if (!args->noreplay && xt_replay_open(cfg, &replay) != XT_OK)
-        return report(pamh, args, jid, XT_NOMEM, NULL);
-    status = xt_verify(cfg, replay, jid, token, len, time(NULL));
-    retval = report(pamh, args, jid, status, replay ? xt_replay_error(replay) : NULL);
+        return report(pamh, args, jid, XT_NOMEM, NULL, NULL);
+    status = xt_verify_detail(cfg, replay, jid, token, len, time(NULL), &detail);
+    retval = report(pamh, args, jid, status, replay ? xt_replay_error(replay) : NULL,
+                    xt_reason(status, &detail, why, sizeof(why)));
     xt_replay_free(replay);
     return retval;
 }
@@ -136,7 +137,7 @@ static int check_token(pam_handle_t *pamh, const struct pam_args *args, const xt
  * a user exists, and prepare() has applied the users policy. */
 static int run(pam_handle_t *pamh, int argc, const char **argv, int authenticate)
 {
-    struct pam_args args;
+    struct xt_pam_args args;
     char jid[XT_JID_MAX + 1] = "";
     xt_config *cfg = NULL;
     int retval;

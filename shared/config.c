@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -22,7 +23,14 @@ enum {
     XT_GIVEN_DIGITS = 1 << 3,
     XT_GIVEN_INTERVAL = 1 << 4,
     XT_GIVEN_REPLAY = 1 << 5,
+    XT_GIVEN_NONCE = 1 << 6,
 };
+
+/* The example keys published in mod_auth_token's, collective.converse's and
+ * collective.xmpp.buildout's documentation: anyone can mint tokens with them,
+ * so a config using either is refused like any other unsafe config. */
+static const char published_seed[] = "XVGR73KMZH2M4XMY";
+static const char published_secret[] = "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7";
 
 struct parser {
     xt_config *cfg;
@@ -72,6 +80,17 @@ void xt_config_free(xt_config *cfg)
     free(cfg);
 }
 
+/* 1 if the decoded seed is the published example seed (in any case or
+ * padding: the comparison is on the decoded bytes). */
+static int is_published_seed(const unsigned char *key, size_t len)
+{
+    unsigned char example[SEED_MAX_BYTES];
+    size_t n = xt_base32_decode(published_seed, sizeof(published_seed) - 1, example,
+                                sizeof(example));
+
+    return n == len && CRYPTO_memcmp(example, key, n) == 0;
+}
+
 static int add_seed(struct parser *p, const char *value)
 {
     struct xt_scope *s = p->scope;
@@ -90,6 +109,12 @@ static int add_seed(struct parser *p, const char *value)
     }
     if (n < XT_SEED_MIN) {
         perr(p, "otp_seed decodes to %zu bytes, at least %d are needed", n, XT_SEED_MIN);
+        goto done;
+    }
+    if (is_published_seed(buf, n)) {
+        perr(p, "otp_seed is the example seed published in the mod_auth_token and "
+                "collective.converse documentation: anyone can mint tokens with it; "
+                "generate your own (xtoken keygen)");
         goto done;
     }
     rc = XT_NOMEM;
@@ -115,6 +140,13 @@ static int add_secret(struct parser *p, const char *value)
         return perr(p, "token_secret is %zu bytes long, at least %d are needed", n, XT_SECRET_MIN);
     if (s->n_secrets == XT_KEYS_MAX)
         return perr(p, "more than %d token_secret entries in one scope", XT_KEYS_MAX);
+    if (value[0] == '<' && value[n - 1] == '>')
+        return perr(p, "token_secret is still a <placeholder>: generate one (xtoken keygen)");
+    /* any case: a re-cased copy of a published key is no secret either */
+    if (strcasecmp(value, published_secret) == 0)
+        return perr(p, "token_secret is the example secret published in the mod_auth_token and "
+                       "collective.converse documentation: anyone can mint tokens with it; "
+                       "generate your own (xtoken keygen)");
     s->secrets[s->n_secrets].text = strdup(value);
     if (s->secrets[s->n_secrets].text == NULL)
         return XT_NOMEM;
@@ -163,6 +195,16 @@ static int set_redis(struct parser *p, const char *key, const char *value)
     return rc == XT_CONFIG ? perr(p, "%s", why) : rc;
 }
 
+/* 1 if text could be a key name ([a-z_]{1,32}): only then may a message
+ * quote it. Anything else may be a value typed without its '=' (e.g.
+ * "token_secret: <secret>"), and no message may ever contain a value. */
+static int looks_like_key(const char *text)
+{
+    size_t n = strspn(text, "abcdefghijklmnopqrstuvwxyz_");
+
+    return n > 0 && n <= 32 && text[n] == '\0';
+}
+
 /* One `key = value` line. Single-valued keys may appear once per scope. */
 static int parse_key(struct parser *p, const char *key, const char *value)
 {
@@ -173,6 +215,7 @@ static int parse_key(struct parser *p, const char *key, const char *value)
         {"otp_seed", XT_GIVEN_SEED, 1},     {"token_secret", XT_GIVEN_SECRET, 1},
         {"window", XT_GIVEN_WINDOW, 0},     {"digits", XT_GIVEN_DIGITS, 0},
         {"interval", XT_GIVEN_INTERVAL, 0}, {"replay", XT_GIVEN_REPLAY, 0},
+        {"nonce_digits", XT_GIVEN_NONCE, 0},
     };
     struct xt_scope *s = p->scope;
     size_t i;
@@ -183,7 +226,8 @@ static int parse_key(struct parser *p, const char *key, const char *value)
         if (strcmp(key, keys[i].key) == 0)
             break;
     if (i == sizeof(keys) / sizeof(keys[0]))
-        return perr(p, "unknown key '%.40s'", key);
+        return looks_like_key(key) ? perr(p, "unknown key '%s'", key)
+                                   : perr(p, "malformed line (expected key = value)");
     if ((s->given & keys[i].bit) && !keys[i].repeatable)
         return perr(p, "%s given twice in the same scope", key);
     s->given |= keys[i].bit;
@@ -198,6 +242,8 @@ static int parse_key(struct parser *p, const char *key, const char *value)
         return set_number(p, key, value, &s->digits, XT_DIGITS_MIN, XT_DIGITS_MAX);
     case XT_GIVEN_INTERVAL:
         return set_number(p, key, value, &s->interval, 1, XT_INTERVAL_MAX);
+    case XT_GIVEN_NONCE:
+        return set_number(p, key, value, &s->nonce_digits, XT_NONCE_MIN, XT_NONCE_MAX);
     default:
         return set_replay(p, value);
     }
@@ -342,6 +388,8 @@ static int inherit(struct xt_scope *s, const struct xt_scope *g)
         s->digits = g->digits;
     if (!(s->given & XT_GIVEN_INTERVAL))
         s->interval = g->interval;
+    if (!(s->given & XT_GIVEN_NONCE))
+        s->nonce_digits = g->nonce_digits;
     return XT_OK;
 }
 
@@ -360,11 +408,16 @@ static int key_macs(struct xt_scope *s)
 
 static int finish_scope(struct parser *p, struct xt_scope *s)
 {
+    char msg[XT_ERR_MAX];
     const char *what = s->n_seeds == 0 ? "otp_seed" : "token_secret";
 
     if (s->n_seeds == 0 || s->n_secrets == 0) {
         xt_seterr(p->err, p->errlen, "%s: [%s] has no %s (neither in its section nor globally)",
                   p->name, s->name, what);
+        return XT_CONFIG;
+    }
+    if (xt_lifetime_check(s->interval, s->window, msg, sizeof(msg)) != XT_OK) {
+        xt_seterr(p->err, p->errlen, "%s: [%s]: %s", p->name, s->name, msg);
         return XT_CONFIG;
     }
     return key_macs(s);
@@ -388,6 +441,8 @@ static int finish(struct parser *p)
         g->digits = 8;
     if (!(g->given & XT_GIVEN_INTERVAL))
         g->interval = 30;
+    if (!(g->given & XT_GIVEN_NONCE))
+        g->nonce_digits = XT_NONCE_DIGITS;
     cfg->global_serves = g->n_seeds > 0 && g->n_secrets > 0;
     if (!cfg->global_serves && cfg->n_sections == 0) {
         xt_seterr(p->err, p->errlen, "%s: no %s configured", p->name,

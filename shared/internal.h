@@ -3,6 +3,7 @@
 #define XTOKEN_INTERNAL_H
 
 #include <openssl/evp.h>
+#include <setjmp.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -16,6 +17,11 @@
 #define XT_DIGITS_MAX   8
 #define XT_INTERVAL_MAX 3600
 #define XT_DOMAIN_MAX   255
+/* nonce_digits: at least 16 digits (53 bits), so two tokens of one user in
+ * one step practically never share a nonce (and so a MAC); at most what
+ * keeps an 8-digit token within XT_TOKEN_MAX. */
+#define XT_NONCE_MIN 16
+#define XT_NONCE_MAX 128
 
 struct xt_seed {
     unsigned char *key; /* base32-decoded otp_seed */
@@ -42,6 +48,7 @@ struct xt_scope {
     struct xt_secret secrets[XT_KEYS_MAX];
     unsigned n_seeds, n_secrets;
     unsigned window, digits, interval;
+    unsigned nonce_digits; /* exact length of the nonce: no other is accepted */
     unsigned given; /* parse time: XT_GIVEN_* bits of keys set here */
 };
 
@@ -60,6 +67,11 @@ const struct xt_scope *xt_scope_find(const xt_config *cfg, const char *domain, s
 /* The scope for a JID "local@domain": XT_OK; XT_BAD_USER if the JID is
  * not of that form; XT_UNKNOWN_DOMAIN if no keys serve its domain. */
 int xt_scope_for_jid(const xt_config *cfg, const char *jid, const struct xt_scope **scope);
+
+/* XT_OK if a verifier with this interval and window accepts a token no
+ * longer than every replay store keeps it (interval x (window + 1) <=
+ * XT_LIFETIME_MAX); XT_CONFIG with the reason in msg otherwise. */
+int xt_lifetime_check(unsigned interval, unsigned window, char *msg, size_t msglen);
 
 /* Split "local@domain": XT_OK with *at pointing at the '@'; XT_BAD_USER
  * if either part is empty, there is a second '@', or it is too long. */
@@ -96,6 +108,17 @@ int xt_read_file_safely(const char *path, size_t maxlen, int secret, char **buf,
                         char *err, size_t errlen);
 /* OPENSSL_cleanse then free. NULL is fine. */
 void xt_free_wipe(void *p, size_t len);
+
+/* busguard.c: a SIGBUS at an address in [lo, hi) while the guard is armed
+ * in this thread jumps back to the sigsetjmp(env, 0) made before arming. */
+struct xt_bus_guard {
+    sigjmp_buf env;
+    const unsigned char *lo, *hi;
+};
+/* Install the process's SIGBUS handler once. XT_OK; XT_INTERNAL. */
+int xt_bus_guard_install(void);
+void xt_bus_arm(struct xt_bus_guard *guard, const void *start, size_t len);
+void xt_bus_disarm(const struct xt_bus_guard *guard);
 
 /* snprintf into err if err is set. */
 void xt_seterr(char *err, size_t errlen, const char *fmt, ...)

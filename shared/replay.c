@@ -1,5 +1,5 @@
 /* Replay store: every token is accepted once, by every process of a service
- * user, for as long as it could still be valid.
+ * user, for as long as any verifier could still accept it.
  *
  * The store is one fixed-size file, DIR/<euid>.store, shared by every
  * process that verifies tokens as that user:
@@ -7,14 +7,32 @@
  *   offset 0     struct store_header (magic, version, geometry, checksum,
  *                state)
  *   64           the lock: a pthread_mutex_t (not covered by the checksum)
+ *   128          the store's clock: the latest time any user has seen
  *   4096         n_buckets buckets of STORE_SLOTS slots of struct slot
  *
  * A key (the token's 32-byte HMAC) may live in one of two buckets chosen by
  * two independent 64-bit words of the key ("two choices": the emptier one gets
- * the new entry, which keeps buckets balanced up to ~94% total load). A slot
- * is in use while its `expires` is after `now`; anything else is free and is
- * reused in place. So check and insert scan at most 2 * STORE_SLOTS slots:
- * O(1), and the file never grows.
+ * the new entry; with 16-slot buckets the first full bucket comes at ~85%
+ * total load). A slot is in use while its `expires` is after the store's
+ * clock; anything else is free and is reused in place. So check and insert
+ * scan at most 2 * STORE_SLOTS slots: O(1), and the file never grows.
+ *
+ * Lifetime: callers record a token until the start of its TOTP step plus
+ * XT_LIFETIME_MAX, whatever their own window, and the config refuses any
+ * window that accepts a token longer: so an entry outlives every verifier
+ * sharing the store (a PAM service with window=3 next to extauth with
+ * window 1, two config files, a reload). Capacity: 1,048,576 slots; at
+ * 2,700 logins/s every one kept 330 s the store is ~85% full, where the
+ * first XT_STORE_FULL can come.
+ *
+ * Time: liveness and expiry are decided under the lock with a clock read
+ * under the lock, and never with a time earlier than the store's clock (the
+ * latest time any user has seen, kept in the header page): a clock read
+ * before the lock, a process preempted between check and lock, or a system
+ * clock stepped back can never make a slot look free while its token could
+ * still be accepted. A clock stepped back by more than a token's life makes
+ * the store refuse fresh tokens (XT_STORE, saying so) until the clock has
+ * caught up or the file is removed.
  *
  * Concurrency and crashes: every check+insert holds a process-shared,
  * robust pthread mutex that lives in the header page (STORE_LOCK_OFFSET).
@@ -35,40 +53,43 @@
  * STORE_LOCK_TIMEOUT_S seconds (corrupt, or held by a stopped process)
  * fails closed with XT_STORE.
  *
- * Creation (rare) still uses flock: O_CREAT|O_EXCL|O_NOFOLLOW 0600, then
- * under flock(LOCK_EX): header with state INITIALIZING, space allocated,
- * the mutex initialised, state READY stored last (release). Nobody touches
- * the mutex before reading READY (acquire), so creators and users never
- * race on it. Every state a kill can leave behind is recognised: size 0 or
- * INITIALIZING (no entry was ever written, nobody used the mutex) is
- * finished by the next opener; anything else that is not a READY store of
- * exactly the size its header declares is refused (XT_STORE). The store
- * version is part of the header: a store of another version (e.g. 1, which
- * locked with flock) is refused, never shared with differently-locking code.
+ * Creation: a store is built complete (space allocated, mutex initialised,
+ * header READY) under a temporary name, then renamed to its name with
+ * RENAME_NOREPLACE: the name only ever holds a complete store. So any file
+ * there that is not a READY store of exactly the size its header declares
+ * (empty, short, INITIALIZING: truncated or corrupt) is refused (XT_STORE),
+ * never taken for a new store: re-creating it would forget every used token.
+ * The store version is part of the header: a store of another version is
+ * refused, never shared with code that lays it out or locks it differently.
  *
  * Cost: system calls and page faults are what cost here (on a VM: a system
  * call ~1-2 us, a page fault ~20 us, mmap + fault + munmap of one page
- * ~30 us; a whole token check ~1 us). A handle opens the store on first
+ * ~30 us; a whole token check ~0.5 us). A handle opens the store on first
  * use, maps only the header page (for the lock) and answers that use with
- * pread/pwrite (the PAM module: one use per handle, ~50 us). A second use
- * on the same handle maps the whole file MAP_SHARED and prefaults it
- * writable (MADV_POPULATE_WRITE, ~1 ms once, instead of up to two faults
- * per page later), so a long-lived process (xtoken extauth) then pays
- * memory accesses only: no system call at all while the lock is free and
- * `now` stays in the same second.
+ * pread/pwrite (the PAM module: one use per handle). A second use on the
+ * same handle maps the whole file MAP_SHARED and prefaults it writable
+ * (MADV_POPULATE_WRITE, a few ms once, instead of up to two faults per page
+ * later), so a long-lived process (xtoken extauth, the Lua binding) then
+ * pays memory accesses only: no system call at all while the lock is free
+ * and the clock stays in the same second.
+ *
+ * A file shrinking under a mapping raises SIGBUS on the next access: every
+ * access to a mapped store runs inside the SIGBUS guard (busguard.c), so a
+ * store truncated under a verifier fails closed (XT_STORE) instead of
+ * killing it.
  *
  * A long-lived handle reopens the store after a fork, so each process has
  * its own descriptor and mappings and re-checks the path (keeping what it
  * inherited would be safe with this lock: a child does so with a handle
  * used only once before the fork). A private page marked MADV_WIPEONFORK
  * holds a flag that reads as zero in a child, so noticing a fork needs no
- * getpid per use. Checked once per second of `now` with one lstat, it also
- * reopens when the path names another file or a file of another size
- * (removed, replaced or truncated), so it never keeps using a store the
- * others have left. The mapped header is compared with the one checked at
- * open on every use, so a store overwritten in place fails closed at once.
- * The euid at the first use picks the file. A handle must not be used by
- * two threads at once (use one per thread).
+ * getpid per use. Checked once per second with one lstat, it also reopens
+ * when the path names another file or a file of another size (removed,
+ * replaced or truncated), so it never keeps using a store the others have
+ * left. The mapped header is compared with the one checked at open on every
+ * use, so a store overwritten in place fails closed at once. The euid at
+ * the first use picks the file. A handle must not be used by two threads
+ * at once (use one per thread).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,32 +100,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "replay_redis.h"
-#include "xtoken.h"
 
 #define STORE_MAGIC              "XTREPLAY"
 #define STORE_MAGIC_LEN          8
-#define STORE_VERSION            2u /* 2: pthread mutex in the header page */
+/* 3: 16-byte slots, 16 MiB, the store's clock in the header page, created
+ * whole under a temporary name */
+#define STORE_VERSION            3u
 #define STORE_HEADER_SIZE        4096u
-#define STORE_SLOTS              32u        /* slots per bucket: 1 KiB per bucket */
-#define STORE_BUCKETS            4096u      /* 131,072 entries, 4 MiB + 4 KiB */
+#define STORE_SLOTS              16u        /* slots per bucket: 256 bytes per bucket */
+#define STORE_BUCKETS            65536u     /* 1,048,576 entries, 16 MiB + 4 KiB */
 #define STORE_BUCKETS_MAX        (1u << 20) /* what an opener accepts from a header */
-#define STORE_STATE_INITIALIZING 0x494e4954u
 #define STORE_STATE_READY        0x52454459u
-#define SLOT_KEY_LEN             24 /* 192 bits of the HMAC identify a token */
-#define STORE_LOCK_OFFSET        64u /* pthread_mutex_t in the header page */
-#define STORE_LOCK_TIMEOUT_S     2   /* a lock held longer is broken: fail closed */
+/* 96 bits of the HMAC identify a token within its buckets; the bucket
+ * numbers come from other bits of it (bytes 0-15) */
+#define SLOT_KEY_LEN             12
+#define SLOT_KEY_OFFSET          16
+#define STORE_LOCK_OFFSET        64u  /* pthread_mutex_t in the header page */
+#define STORE_CLOCK_OFFSET       128u /* int64_t: the latest time any user saw */
+#define STORE_LOCK_TIMEOUT_S     2    /* a lock held longer is broken: fail closed */
 
 struct slot {
     unsigned char key[SLOT_KEY_LEN];
-    int64_t expires; /* unix seconds; the slot is free once expires <= now */
+    uint32_t expires; /* unix seconds; the slot is free once expires <= the store's clock */
 };
 
 struct store_header {
@@ -117,34 +143,50 @@ struct store_header {
     uint32_t reserved;
     uint64_t file_size;
     uint64_t checksum; /* FNV-1a of every field above */
-    uint32_t state;    /* written last at creation */
+    uint32_t state;    /* READY */
     uint32_t reserved2;
 };
 
-_Static_assert(sizeof(struct slot) == 32, "slot layout");
+_Static_assert(sizeof(struct slot) == 16, "slot layout");
 _Static_assert(sizeof(struct store_header) == 56, "header layout");
 _Static_assert(sizeof(struct store_header) <= STORE_LOCK_OFFSET &&
                    STORE_LOCK_OFFSET % _Alignof(pthread_mutex_t) == 0 &&
-                   STORE_LOCK_OFFSET + sizeof(pthread_mutex_t) <= STORE_HEADER_SIZE,
-               "lock layout");
+                   STORE_LOCK_OFFSET + sizeof(pthread_mutex_t) <= STORE_CLOCK_OFFSET &&
+                   STORE_CLOCK_OFFSET + sizeof(int64_t) <= STORE_HEADER_SIZE,
+               "lock and clock layout");
+
+/* The lock's links in its thread's robust-mutex list (glibc: __data.__list),
+ * saved after locking to mend the list if the lock's page vanishes. */
+struct lock_links {
+#ifdef __GLIBC__
+    __pthread_list_t list;
+#else
+    int unused;
+#endif
+};
 
 struct xt_replay {
     struct xt_redis *redis; /* set: the store is on Redis (replay_redis.c), nothing below is used */
     char *dir;
     char *path;    /* dir/<euid>.store, built when the store is opened */
     int fd;        /* -1: not open */
-    int ready;     /* header checked (and creation finished) since open */
+    int ready;     /* header checked and mapped since open */
     uint64_t size; /* file size as last seen */
     uint32_t n_buckets;
     unsigned char *map; /* NULL: not mapped; the header page, or all of it */
     size_t map_len;     /* STORE_HEADER_SIZE (first use) or size (later) */
     struct store_header header; /* as checked at open; the map must match */
     int lock_kind;              /* the mutex type word pthread_mutex_init writes */
-    unsigned char *fork_flag; /* MADV_WIPEONFORK page: reads 0 in a child */
-    int map_tried;                     /* store_map_all ran since open */
-    dev_t dev; /* identity of the opened file, to notice replacement */
+    unsigned char *fork_flag;   /* MADV_WIPEONFORK page: reads 0 in a child */
+    int map_tried;              /* store_map_all ran since open */
+    dev_t dev;                  /* identity of the opened file, to notice replacement */
     ino_t ino;
-    time_t checked_at; /* `now` of the last lstat of the path */
+    time_t checked_at;            /* clock of the last lstat of the path */
+    time_t (*clock)(void *arg);   /* NULL: time(NULL) */
+    void *clock_arg;
+    struct xt_bus_guard guard;    /* armed around every access to the mapping */
+    int lock_held;                /* read after a SIGBUS: this thread holds the lock */
+    struct lock_links links;      /* the lock's list links, saved after locking */
     char err[XT_ERR_MAX];
 };
 
@@ -190,7 +232,7 @@ static void header_init(struct store_header *h, uint32_t n_buckets)
     h->n_buckets = n_buckets;
     h->file_size = store_size(n_buckets);
     h->checksum = header_checksum(h);
-    h->state = STORE_STATE_INITIALIZING;
+    h->state = STORE_STATE_READY;
 }
 
 /* 1 if every byte is zero. */
@@ -204,8 +246,8 @@ static int all_zero(const void *p, size_t len)
     return 1;
 }
 
-/* XT_OK if h describes a store this code can use (READY or INITIALIZING)
- * in a file of `size` bytes; XT_STORE with the reason otherwise. */
+/* XT_OK if h describes a complete store this code can use in a file of
+ * `size` bytes; XT_STORE with the reason otherwise. */
 static int header_check(xt_replay *r, const struct store_header *h, uint64_t size)
 {
     uint32_t n = h->n_buckets;
@@ -225,18 +267,14 @@ static int header_check(xt_replay *r, const struct store_header *h, uint64_t siz
     }
     if (h->checksum != header_checksum(h) || h->header_size != STORE_HEADER_SIZE ||
         h->slot_size != sizeof(struct slot) || h->slots_per_bucket != STORE_SLOTS || n < 2 ||
-        n > STORE_BUCKETS_MAX || (n & (n - 1)) != 0 || h->file_size != store_size(n)) {
-        set_error(r, "corrupt header (geometry or checksum); remove the file");
+        n > STORE_BUCKETS_MAX || (n & (n - 1)) != 0 || h->file_size != store_size(n) ||
+        h->state != STORE_STATE_READY) {
+        set_error(r, "corrupt header (geometry, state or checksum); remove the file");
         return XT_STORE;
     }
-    if (h->state == STORE_STATE_READY && size != h->file_size) {
-        set_error(r, "file is %llu bytes, header says %llu (truncated or corrupt)",
+    if (size != h->file_size) {
+        set_error(r, "file is %llu bytes, header says %llu (truncated or corrupt); remove the file",
                   (unsigned long long)size, (unsigned long long)h->file_size);
-        return XT_STORE;
-    }
-    if (h->state != STORE_STATE_READY &&
-        (h->state != STORE_STATE_INITIALIZING || size > h->file_size)) {
-        set_error(r, "corrupt header (state); remove the file");
         return XT_STORE;
     }
     return XT_OK;
@@ -256,6 +294,11 @@ static void store_close(xt_replay *r)
     r->map_tried = 0;
     r->fd = -1;
     r->ready = 0;
+}
+
+static time_t replay_clock(const xt_replay *r)
+{
+    return r->clock != NULL ? r->clock(r->clock_arg) : time(NULL);
 }
 
 /* Open (creating 0700 if missing) and check the directory.
@@ -295,11 +338,179 @@ static int dir_open(xt_replay *r, uid_t euid)
     return -1;
 }
 
-/* Open DIR/<euid>.store (created 0600 if missing) and check it: a regular
- * file with one link, owned by the euid, no group/other access.
+static int write_all(int fd, const void *buf, size_t len, off_t off)
+{
+    return pwrite(fd, buf, len, off) == (ssize_t)len ? 0 : -1;
+}
+
+static void lock_attr_init(pthread_mutexattr_t *attr)
+{
+    pthread_mutexattr_init(attr);
+    pthread_mutexattr_setpshared(attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(attr, PTHREAD_MUTEX_ROBUST);
+}
+
+static pthread_mutex_t *store_lock(const xt_replay *r)
+{
+    return (pthread_mutex_t *)(void *)(r->map + STORE_LOCK_OFFSET);
+}
+
+/* The type word of a mutex (glibc: __data.__kind; constant once
+ * initialised). A lock word whose type differs is garbage: locking it could
+ * take glibc down paths (PI, recursive) that a real store never uses. */
+static int lock_kind(const pthread_mutex_t *m)
+{
+#ifdef __GLIBC__
+    return m->__data.__kind;
+#else
+    (void)m;
+    return 0;
+#endif
+}
+
+static void lock_links_save(const pthread_mutex_t *m, struct lock_links *links)
+{
+#ifdef __GLIBC__
+    links->list = m->__data.__list;
+#else
+    (void)m;
+    links->unused = 0;
+#endif
+}
+
+static void lock_links_restore(pthread_mutex_t *m, const struct lock_links *links)
+{
+#ifdef __GLIBC__
+    m->__data.__list = links->list;
+#else
+    (void)m;
+    (void)links;
+#endif
+}
+
+/* What pthread_mutex_init writes for the store's attributes. */
+static int lock_kind_expected(void)
+{
+    pthread_mutexattr_t attr;
+    pthread_mutex_t probe;
+    int kind = -1;
+
+    lock_attr_init(&attr);
+    if (pthread_mutex_init(&probe, &attr) == 0) {
+        kind = lock_kind(&probe);
+        pthread_mutex_destroy(&probe);
+    }
+    pthread_mutexattr_destroy(&attr);
+    return kind;
+}
+
+/* After a SIGBUS while this thread held the store's lock: the lock is in
+ * the vanished header page, but this thread's robust-mutex list still goes
+ * through it, and glibc writes to a list neighbour's links whenever the
+ * thread locks or unlocks another robust mutex (the next store's lock, for
+ * one). So the header page is replaced by private memory at the same
+ * address holding the lock's list links as saved after locking (zeros if
+ * the fault came first: the kernel then stops its walk of the list there),
+ * and is never unmapped: one page per such event. The rest is unmapped. */
+static void store_abandon_locked(xt_replay *r, const struct lock_links *links)
+{
+    const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+    /* fd -1 is what MAP_ANONYMOUS asks for */
+    /* cppcheck-suppress invalidFunctionArg */
+    void *page = mmap(r->map, STORE_HEADER_SIZE, PROT_READ | PROT_WRITE, flags, -1, 0);
+
+    if (page != MAP_FAILED) {
+        lock_links_restore(store_lock(r), links);
+        if (r->map_len > STORE_HEADER_SIZE)
+            munmap(r->map + STORE_HEADER_SIZE, r->map_len - STORE_HEADER_SIZE);
+        r->map = NULL;
+    }
+    store_close(r);
+}
+
+/* Lay out a complete store in the new, still unnamed file fd: space
+ * allocated (so a full file system fails here, never with SIGBUS later),
+ * the mutex initialised in place, the header written READY.
+ * XT_OK; XT_STORE. */
+static int store_init(xt_replay *r, int fd)
+{
+    unsigned char page[STORE_HEADER_SIZE] = {0};
+    struct store_header h;
+    pthread_mutexattr_t attr;
+    void *map = MAP_FAILED;
+    int err, rc = XT_STORE;
+
+    header_init(&h, STORE_BUCKETS);
+    memcpy(page, &h, sizeof(h));
+    err = posix_fallocate(fd, 0, (off_t)h.file_size);
+    if (err != 0) {
+        set_error(r, "cannot allocate %llu bytes: %s", (unsigned long long)h.file_size,
+                  strerror(err));
+        goto done;
+    }
+    if (fchmod(fd, 0600) != 0 || write_all(fd, page, sizeof(page), 0) != 0) {
+        set_error(r, "cannot write the new store: %s", strerror(errno));
+        goto done;
+    }
+    map = mmap(NULL, STORE_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        set_error(r, "cannot map the new store: %s", strerror(errno));
+        goto done;
+    }
+    lock_attr_init(&attr);
+    err = pthread_mutex_init((pthread_mutex_t *)(void *)((unsigned char *)map + STORE_LOCK_OFFSET),
+                             &attr);
+    pthread_mutexattr_destroy(&attr);
+    if (err != 0)
+        set_error(r, "cannot initialise the lock: %s", strerror(err));
+    else
+        rc = XT_OK;
+done:
+    if (map != MAP_FAILED)
+        munmap(map, STORE_HEADER_SIZE);
+    return rc;
+}
+
+/* Create a complete store under a temporary name in dfd and rename it to
+ * `name` unless that exists (another creator won: fine, theirs is used).
+ * XT_OK (a store now has the name); XT_STORE. */
+static int store_create(xt_replay *r, int dfd, const char *name)
+{
+    unsigned char random[8];
+    char tmp[64];
+    int fd, published = 0, rc = XT_STORE;
+
+    /* getrandom, not RAND_bytes: OpenSSL's fork check would call getpid */
+    if (getrandom(random, sizeof(random), 0) != (ssize_t)sizeof(random)) {
+        set_error(r, "no random bytes for a temporary name: %s", strerror(errno));
+        return XT_STORE;
+    }
+    snprintf(tmp, sizeof(tmp), ".%s.new.%02x%02x%02x%02x%02x%02x%02x%02x", name, random[0],
+             random[1], random[2], random[3], random[4], random[5], random[6], random[7]);
+    fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        set_error(r, "cannot create: %s", strerror(errno));
+        return XT_STORE;
+    }
+    if (store_init(r, fd) == XT_OK) {
+        published = renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) == 0;
+        if (published || errno == EEXIST) /* EEXIST: another creator won */
+            rc = XT_OK;
+        else
+            set_error(r, "cannot rename the new store into place: %s", strerror(errno));
+    }
+    if (!published)
+        unlinkat(dfd, tmp, 0);
+    close(fd);
+    return rc;
+}
+
+/* Open DIR/<euid>.store (created complete if missing) and check it: a
+ * regular file with one link, owned by the euid, no group/other access.
  * XT_OK with r->fd set; XT_STORE; XT_NOMEM. */
 static int store_open(xt_replay *r, time_t now)
 {
+    const int flags = O_RDWR | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
     uid_t euid = geteuid();
     char name[32];
     struct stat st;
@@ -320,16 +531,13 @@ static int store_open(xt_replay *r, time_t now)
     dfd = dir_open(r, euid);
     if (dfd < 0)
         goto done;
-    /* two tries: a racing creator may win the O_EXCL. O_NONBLOCK: a FIFO
-     * planted under our name must not hang us before fstat refuses it */
-    for (int attempt = 0; fd < 0 && attempt < 2; attempt++) {
-        const int flags = O_RDWR | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
-
+    /* O_NONBLOCK: a FIFO planted under our name must not hang us before
+     * fstat refuses it */
+    fd = openat(dfd, name, flags);
+    if (fd < 0 && errno == ENOENT) {
+        if (store_create(r, dfd, name) != XT_OK)
+            goto done;
         fd = openat(dfd, name, flags);
-        if (fd < 0 && errno == ENOENT)
-            fd = openat(dfd, name, flags | O_CREAT | O_EXCL, 0600);
-        if (fd < 0 && errno != EEXIST)
-            break;
     }
     if (fd < 0) {
         set_error(r, "cannot open: %s", errno == ELOOP ? "it is a symlink" : strerror(errno));
@@ -360,68 +568,6 @@ done:
     return rc;
 }
 
-static int write_all(int fd, const void *buf, size_t len, off_t off)
-{
-    return pwrite(fd, buf, len, off) == (ssize_t)len ? 0 : -1;
-}
-
-/* With flock held: write the header of a new (empty) store.
- * XT_OK with *h and r->size set; XT_STORE. */
-static int store_create_locked(xt_replay *r, struct store_header *h)
-{
-    unsigned char page[STORE_HEADER_SIZE] = {0};
-
-    header_init(h, STORE_BUCKETS);
-    memcpy(page, h, sizeof(*h));
-    if (write_all(r->fd, page, sizeof(page), 0) != 0) {
-        set_error(r, "cannot write header: %s", strerror(errno));
-        return XT_STORE;
-    }
-    r->size = sizeof(page);
-    return XT_OK;
-}
-
-static void lock_attr_init(pthread_mutexattr_t *attr)
-{
-    pthread_mutexattr_init(attr);
-    pthread_mutexattr_setpshared(attr, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(attr, PTHREAD_MUTEX_ROBUST);
-}
-
-static pthread_mutex_t *store_lock(const xt_replay *r)
-{
-    return (pthread_mutex_t *)(void *)(r->map + STORE_LOCK_OFFSET);
-}
-
-/* The type word of a mutex (glibc: __data.__kind; constant once
- * initialised). A lock word whose type differs is garbage: locking it could
- * take glibc down paths (PI, recursive) that a real store never uses. */
-static int lock_kind(const pthread_mutex_t *m)
-{
-#ifdef __GLIBC__
-    return m->__data.__kind;
-#else
-    (void)m;
-    return 0;
-#endif
-}
-
-/* What pthread_mutex_init writes for the store's attributes. */
-static int lock_kind_expected(void)
-{
-    pthread_mutexattr_t attr;
-    pthread_mutex_t probe;
-    int kind = -1;
-
-    lock_attr_init(&attr);
-    if (pthread_mutex_init(&probe, &attr) == 0) {
-        kind = lock_kind(&probe);
-        pthread_mutex_destroy(&probe);
-    }
-    pthread_mutexattr_destroy(&attr);
-    return kind;
-}
-
 /* Map the header page (where the lock lives). XT_OK; XT_STORE. */
 static int store_map_header(xt_replay *r)
 {
@@ -441,104 +587,28 @@ static int store_map_header(xt_replay *r)
     return XT_OK;
 }
 
-/* With flock held: allocate the space of a store in state INITIALIZING
- * (so a full file system fails here, never with SIGBUS later), initialise
- * the mutex, then publish READY. Nobody uses the mutex of a store that is
- * not READY, so (re)initialising it here races with no one. XT_OK; XT_STORE. */
-static int store_finish_locked(xt_replay *r, struct store_header *h)
-{
-    struct store_header *mapped;
-    pthread_mutexattr_t attr;
-    int err = posix_fallocate(r->fd, 0, (off_t)h->file_size);
-
-    if (err != 0) {
-        set_error(r, "cannot allocate %llu bytes: %s", (unsigned long long)h->file_size,
-                  strerror(err));
-        return XT_STORE;
-    }
-    r->size = h->file_size;
-    if (store_map_header(r) != XT_OK)
-        return XT_STORE;
-    lock_attr_init(&attr);
-    err = pthread_mutex_init(store_lock(r), &attr);
-    pthread_mutexattr_destroy(&attr);
-    if (err != 0) {
-        set_error(r, "cannot initialise the lock: %s", strerror(err));
-        return XT_STORE;
-    }
-    /* release: whoever reads READY (acquire) sees the initialised mutex */
-    mapped = (struct store_header *)(void *)r->map;
-    __atomic_store_n(&mapped->state, STORE_STATE_READY, __ATOMIC_RELEASE);
-    h->state = STORE_STATE_READY;
-    return XT_OK;
-}
-
-/* With flock held: read and check the header, creating or finishing a new or
- * half-created store. XT_OK with *h READY; XT_STORE. */
-static int store_setup_locked(xt_replay *r, struct store_header *h)
-{
-    struct stat st;
-    ssize_t got = pread(r->fd, h, sizeof(*h), 0);
-
-    if (got == 0) {
-        /* new file (ours, or a creator that died before writing anything) */
-        if (store_create_locked(r, h) != XT_OK)
-            return XT_STORE;
-    } else if (got != (ssize_t)sizeof(*h)) {
-        set_error(r, "file is %lld bytes (truncated or corrupt)", (long long)got);
-        return XT_STORE;
-    } else if (h->state != STORE_STATE_READY || h->file_size != r->size) {
-        /* the size seen before locking may predate a creator's work */
-        if (fstat(r->fd, &st) != 0) {
-            set_error(r, "fstat: %s", strerror(errno));
-            return XT_STORE;
-        }
-        r->size = (uint64_t)st.st_size;
-    }
-    if (header_check(r, h, r->size) != XT_OK)
-        return XT_STORE;
-    if (h->state == STORE_STATE_INITIALIZING && store_finish_locked(r, h) != XT_OK)
-        return XT_STORE;
-    return XT_OK;
-}
-
-/* Run store_setup_locked under flock (creation only; rare). */
-static int store_setup(xt_replay *r, struct store_header *h)
-{
-    int rc;
-
-    while (flock(r->fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            set_error(r, "flock: %s", strerror(errno));
-            return XT_STORE;
-        }
-    }
-    rc = store_setup_locked(r, h);
-    flock(r->fd, LOCK_UN);
-    return rc;
-}
-
-/* Once per open: check the header (creating or finishing the store under
- * flock unless it is already READY), map the header page, check the lock's
- * type word. XT_OK with r->ready set; XT_STORE. */
+/* Once per open: check the header (a complete store of the right size,
+ * or nothing: see "Creation" above), install the SIGBUS guard, map the
+ * header page. The mapping is not read here: every read of it is guarded.
+ * XT_OK with r->ready set; XT_STORE. */
 static int store_prepare(xt_replay *r)
 {
     struct store_header h;
-    const struct store_header *mapped;
+    ssize_t got = pread(r->fd, &h, sizeof(h), 0);
 
-    if (pread(r->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.state != STORE_STATE_READY) {
-        if (store_setup(r, &h) != XT_OK)
-            return XT_STORE;
-    }
-    if (header_check(r, &h, r->size) != XT_OK || store_map_header(r) != XT_OK)
-        return XT_STORE;
-    /* acquire: READY was stored after the mutex was initialised */
-    mapped = (const struct store_header *)(const void *)r->map;
-    if (__atomic_load_n(&mapped->state, __ATOMIC_ACQUIRE) != STORE_STATE_READY ||
-        memcmp(mapped, &h, sizeof(h)) != 0) {
-        set_error(r, "header changed while opening (corrupt?); remove the file");
+    if (got != (ssize_t)sizeof(h)) {
+        set_error(r, "file is %lld bytes (truncated or corrupt); remove the file",
+                  (long long)(got < 0 ? 0 : got));
         return XT_STORE;
     }
+    if (header_check(r, &h, r->size) != XT_OK)
+        return XT_STORE;
+    if (xt_bus_guard_install() != XT_OK) {
+        set_error(r, "cannot install the SIGBUS guard: %s", strerror(errno));
+        return XT_STORE;
+    }
+    if (store_map_header(r) != XT_OK)
+        return XT_STORE;
     r->lock_kind = lock_kind_expected();
     r->header = h;
     r->n_buckets = h.n_buckets;
@@ -655,6 +725,27 @@ static void key_buckets(const unsigned char *key, uint32_t n_buckets, uint64_t b
         bucket[1] ^= 1u;
 }
 
+/* With the mutex held: the store's clock, which is the clock read now
+ * (never one read before the lock) or the latest time any user of the store
+ * has seen, whichever is later, so that a clock stepped back never makes a
+ * freed slot's token acceptable again. Advances the store's clock. */
+static time_t store_now_locked(xt_replay *r)
+{
+    int64_t *seen = (int64_t *)(void *)(r->map + STORE_CLOCK_OFFSET);
+    int64_t now = (int64_t)replay_clock(r), latest = __atomic_load_n(seen, __ATOMIC_RELAXED);
+
+    if (now <= latest)
+        return (time_t)latest;
+    __atomic_store_n(seen, now, __ATOMIC_RELAXED);
+    return (time_t)now;
+}
+
+/* Does slot s hold key? */
+static int slot_holds(const struct slot *s, const unsigned char *key)
+{
+    return memcmp(s->key, key + SLOT_KEY_OFFSET, SLOT_KEY_LEN) == 0;
+}
+
 /* Look for key in its two buckets (slots[b] holds bucket b's slots).
  * XT_REPLAYED if a live entry has it; XT_OK with *pick_bucket, *pick_slot
  * the free slot to use, in the bucket with fewer live entries;
@@ -675,7 +766,7 @@ static int slots_scan(xt_replay *r, struct slot *const slots[2], const unsigned 
                     free_slot[b] = i;
                 continue;
             }
-            if (memcmp(slots[b][i].key, key, SLOT_KEY_LEN) == 0)
+            if (slot_holds(&slots[b][i], key))
                 return XT_REPLAYED;
             live[b]++;
             if (e < soonest)
@@ -695,23 +786,45 @@ static int slots_scan(xt_replay *r, struct slot *const slots[2], const unsigned 
     return XT_OK;
 }
 
+/* With the mutex held: XT_OK if key may be recorded until `expires` by the
+ * store's clock (*now set to it); XT_EXPIRED if that time has passed by the
+ * clock read now too; XT_STORE if only the store's clock says so (the
+ * system clock stepped back). */
+static int expiry_check_locked(xt_replay *r, time_t expires, time_t *now)
+{
+    *now = store_now_locked(r);
+    if (expires > *now)
+        return XT_OK;
+    if (expires <= replay_clock(r))
+        return XT_EXPIRED;
+    set_error(r, "its clock is %lld s ahead of the system clock, which stepped back: fresh tokens "
+                 "are refused until the clock catches up (or remove the file: tokens used in the "
+                 "last %d s become usable again)",
+              (long long)(*now - replay_clock(r)), XT_LIFETIME_MAX);
+    return XT_STORE;
+}
+
 /* With the mutex held: check and record key (the key, then `expires`). A
  * wholly mapped store is used in place; otherwise (a handle's first use)
  * the two buckets are read with pread and the new entry is written with one
- * pwrite of the whole 32-byte slot: a slot never crosses a page, so the
+ * pwrite of the whole 16-byte slot: a slot never crosses a page, so the
  * kernel copies it into the page cache in one step and a kill lands before
  * or after it, never half-way (and the copy runs from key to expires, so
  * even a torn one would leave the slot free).
- * XT_OK (recorded); XT_REPLAYED; XT_STORE_FULL; XT_STORE. */
-static int record_locked(xt_replay *r, const unsigned char *key, time_t expires, time_t now)
+ * XT_OK (recorded); XT_REPLAYED; XT_EXPIRED; XT_STORE_FULL; XT_STORE. */
+static int record_locked(xt_replay *r, const unsigned char *key, time_t expires)
 {
     struct slot buf[2][STORE_SLOTS], *slots[2] = {buf[0], buf[1]};
     uint64_t bucket[2];
     off_t off[2];
     unsigned pick_slot = 0;
+    time_t now;
     ssize_t got;
     int pick = 0, rc;
 
+    rc = expiry_check_locked(r, expires, &now);
+    if (rc != XT_OK)
+        return rc;
     key_buckets(key, r->n_buckets, bucket);
     for (int b = 0; b < 2; b++) {
         off[b] = (off_t)(STORE_HEADER_SIZE + bucket[b] * sizeof(buf[b]));
@@ -729,13 +842,13 @@ static int record_locked(xt_replay *r, const unsigned char *key, time_t expires,
         /* key first, then publish it with one aligned store of expires */
         struct slot *s = &slots[pick][pick_slot];
 
-        memcpy(s->key, key, SLOT_KEY_LEN);
-        __atomic_store_n(&s->expires, (int64_t)expires, __ATOMIC_RELEASE);
+        memcpy(s->key, key + SLOT_KEY_OFFSET, SLOT_KEY_LEN);
+        __atomic_store_n(&s->expires, (uint32_t)expires, __ATOMIC_RELEASE);
     } else {
         struct slot s;
 
-        memcpy(s.key, key, SLOT_KEY_LEN);
-        s.expires = (int64_t)expires;
+        memcpy(s.key, key + SLOT_KEY_OFFSET, SLOT_KEY_LEN);
+        s.expires = (uint32_t)expires;
         if (write_all(r->fd, &s, sizeof(s), off[pick] + (off_t)(pick_slot * sizeof(s))) != 0) {
             set_error(r, "cannot write: %s", strerror(errno));
             return XT_STORE;
@@ -744,24 +857,54 @@ static int record_locked(xt_replay *r, const unsigned char *key, time_t expires,
     return XT_OK;
 }
 
-/* Before every later use: map the whole store on the second use, and check
- * the mapped header is still the one checked at open (a store rewritten in
- * place must fail closed, not read as empty). XT_OK; XT_STORE. */
-static int store_recheck(xt_replay *r)
+/* XT_OK if the mapped header is still the one checked at open (a store
+ * rewritten in place must fail closed, not read as empty); XT_STORE. */
+static int header_unchanged(xt_replay *r)
 {
-    const struct store_header *mapped;
+    const struct store_header *mapped = (const struct store_header *)(const void *)r->map;
 
-    if (!r->map_tried) {
-        r->map_tried = 1;
-        store_map_all(r);
-    }
-    mapped = (const struct store_header *)(const void *)r->map;
-    if (memcmp(mapped, &r->header, sizeof(*mapped)) != 0) {
-        if (header_check(r, mapped, r->size) == XT_OK)
-            set_error(r, "header changed (corrupt); remove the file");
+    if (memcmp(mapped, &r->header, sizeof(*mapped)) == 0)
+        return XT_OK;
+    if (header_check(r, mapped, r->size) == XT_OK)
+        set_error(r, "header changed (corrupt); remove the file");
+    return XT_STORE;
+}
+
+/* Check the header, lock, check and record, unlock: every access to the
+ * mapping inside the SIGBUS guard. A fault (the file shrank under the
+ * mapping) fails closed. XT_OK; XT_REPLAYED; XT_EXPIRED; XT_STORE_FULL;
+ * XT_STORE. */
+static int record_guarded(xt_replay *r, const unsigned char *key, time_t expires)
+{
+    int rc;
+
+    r->lock_held = 0;
+    if (sigsetjmp(r->guard.env, 0) != 0) {
+        set_error(r, "the file shrank while in use (truncated?); remove the file if this persists");
+        if (r->lock_held)
+            store_abandon_locked(r, &r->links);
         return XT_STORE;
     }
-    return XT_OK;
+    xt_bus_arm(&r->guard, r->map, r->map_len);
+    rc = header_unchanged(r);
+    if (rc == XT_OK)
+        rc = lock_store(r);
+    if (rc == XT_OK) {
+        memset(&r->links, 0, sizeof(r->links));
+        r->lock_held = 1;
+        /* the handler's jump must see lock_held and links as written here */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        lock_links_save(store_lock(r), &r->links);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        rc = record_locked(r, key, expires);
+        /* cannot fail for a mutex we hold; if the word was overwritten
+         * meanwhile, the others time out and fail closed */
+        pthread_mutex_unlock(store_lock(r));
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        r->lock_held = 0;
+    }
+    xt_bus_disarm(&r->guard);
+    return rc;
 }
 
 int xt_replay_new(const char *dir, xt_replay **replay)
@@ -799,6 +942,12 @@ struct xt_redis *xt_replay_redis(const xt_replay *replay)
     return replay != NULL ? replay->redis : NULL;
 }
 
+void xt_replay_set_clock(xt_replay *replay, time_t (*clock)(void *arg), void *arg)
+{
+    replay->clock = clock;
+    replay->clock_arg = arg;
+}
+
 void xt_replay_free(xt_replay *replay)
 {
     if (replay == NULL)
@@ -817,33 +966,33 @@ const char *xt_replay_error(const xt_replay *replay)
     return replay != NULL ? replay->err : "";
 }
 
-int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires,
-                  time_t now)
+int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires)
 {
-    int rc;
+    time_t now;
+    int rc = XT_OK;
 
     if (replay->redis != NULL)
         return xt_redis_use(replay->redis, key, expires); /* reads the clock itself */
+    now = replay_clock(replay);
     replay->err[0] = '\0';
     if (expires <= now)
         return XT_EXPIRED; /* nothing left to protect; never recorded */
+    if ((uint64_t)expires > UINT32_MAX) {
+        set_error(replay, "expiry %lld beyond the store's range (year 2106)", (long long)expires);
+        return XT_STORE;
+    }
     if (replay->fd >= 0 && store_stale(replay, now))
         store_close(replay);
-    if (replay->fd < 0) {
+    if (replay->fd < 0)
         rc = store_open(replay, now);
-        if (rc != XT_OK)
-            goto done;
+    if (rc == XT_OK && !replay->ready)
+        rc = store_prepare(replay);
+    else if (rc == XT_OK && !replay->map_tried) {
+        replay->map_tried = 1;
+        store_map_all(replay);
     }
-    rc = replay->ready ? store_recheck(replay) : store_prepare(replay);
     if (rc == XT_OK)
-        rc = lock_store(replay);
-    if (rc != XT_OK)
-        goto done;
-    rc = record_locked(replay, key, expires, now);
-    /* cannot fail for a mutex we hold; if the word was overwritten meanwhile,
-     * the others time out and fail closed */
-    pthread_mutex_unlock(store_lock(replay));
-done:
+        rc = record_guarded(replay, key, expires);
     /* a store that failed its checks is reopened (and re-checked) next time */
     if (rc == XT_STORE)
         store_close(replay);

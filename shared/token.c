@@ -16,10 +16,14 @@ struct parsed_token {
     unsigned char mac[XT_MAC_LEN];
 };
 
-/* XT_OK and pt filled if token is DIGITS* SP base64(32 bytes) with at
- * least `digits` digits; XT_MALFORMED otherwise. Checks the length first:
- * nothing longer than XT_TOKEN_MAX is even scanned. */
-static int parse_token(const char *token, size_t len, unsigned digits, struct parsed_token *pt)
+/* XT_OK and pt filled if token is exactly `head` digits (OTP and nonce),
+ * SP, base64(32 bytes); XT_MALFORMED otherwise. Checks the length first:
+ * nothing longer than XT_TOKEN_MAX is even scanned.
+ * The fixed length is what makes the signed message OTP NONCE JID
+ * unambiguous: with a nonce of any length, digits could move between the
+ * nonce and a localpart that starts with digits, and a token of
+ * "1alice@d" would also be one of "alice@d". */
+static int parse_token(const char *token, size_t len, size_t head, struct parsed_token *pt)
 {
     size_t n = 0;
 
@@ -27,7 +31,7 @@ static int parse_token(const char *token, size_t len, unsigned digits, struct pa
         return XT_MALFORMED;
     while (n < len && token[n] >= '0' && token[n] <= '9')
         n++;
-    if (n < digits || n == len || token[n] != ' ')
+    if (n != head || n == len || token[n] != ' ')
         return XT_MALFORMED;
     if (!xt_base64_decode_exact(token + n + 1, len - n - 1, pt->mac, sizeof(pt->mac)))
         return XT_MALFORMED;
@@ -99,29 +103,43 @@ static int check_otp(const struct xt_scope *s, const char *otp, time_t now, long
     return XT_BAD_OTP;
 }
 
-int xt_verify(const xt_config *cfg, xt_replay *replay, const char *jid, const char *token,
-              size_t token_len, time_t now)
+int xt_verify_detail(const xt_config *cfg, xt_replay *replay, const char *jid, const char *token,
+                     size_t token_len, time_t now, struct xt_detail *detail)
 {
     const struct xt_scope *s = NULL;
     struct parsed_token pt;
-    long long step = 0;
+    long long step = -1;
     int rc;
 
+    if (detail != NULL)
+        memset(detail, 0, sizeof(*detail));
     if (now < 0)
         return XT_INTERNAL;
     rc = xt_scope_for_jid(cfg, jid, &s);
     if (rc == XT_OK)
-        rc = parse_token(token, token_len, s->digits, &pt);
+        rc = parse_token(token, token_len, (size_t)s->digits + s->nonce_digits, &pt);
     if (rc != XT_OK)
         return rc;
     rc = check_signature(s, token, &pt, jid);
     if (rc == XT_OK)
         rc = check_otp(s, token, now, &step);
-    /* only a token that passed everything else may touch the store */
+    /* only a token that passed everything else may touch the store; its
+     * entry outlives every verifier that may share the store, whatever the
+     * window of this one (the config keeps every window within it) */
     if (rc == XT_OK && replay != NULL)
-        rc = xt_replay_use(replay, pt.mac, (time_t)((step + s->window + 1) * s->interval), now);
+        rc = xt_replay_use(replay, pt.mac, (time_t)(step * s->interval + XT_LIFETIME_MAX));
+    if (detail != NULL && step >= 0) {
+        detail->age = (long long)now - step * s->interval;
+        detail->lifetime = s->interval * (s->window + 1);
+    }
     OPENSSL_cleanse(&pt, sizeof(pt));
     return rc;
+}
+
+int xt_verify(const xt_config *cfg, xt_replay *replay, const char *jid, const char *token,
+              size_t token_len, time_t now)
+{
+    return xt_verify_detail(cfg, replay, jid, token, token_len, now, NULL);
 }
 
 /* The MAC of a new token: first secret of the scope. */
@@ -147,12 +165,12 @@ int xt_issue(const xt_config *cfg, const char *jid, time_t now, char *out, size_
     rc = xt_scope_for_jid(cfg, jid, &s);
     if (rc != XT_OK)
         return rc;
-    head = s->digits + XT_NONCE_DIGITS;
+    head = (size_t)s->digits + s->nonce_digits;
     if (now < 0 || outlen < head + 1 + 4 * ((XT_MAC_LEN + 2) / 3) + 1)
         return XT_INTERNAL;
     rc = xt_totp(&s->seeds[0], s->digits, s->interval, (long long)now / s->interval, out);
     if (rc == XT_OK)
-        rc = xt_random_digits(out + s->digits, XT_NONCE_DIGITS);
+        rc = xt_random_digits(out + s->digits, s->nonce_digits);
     if (rc == XT_OK)
         rc = issue_mac(s, out, head, jid, mac);
     if (rc == XT_OK) {

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -21,7 +22,8 @@ const char *xt_strerror(int status)
     case XT_BAD_OTP:
         return "OTP matches no step near now (clock skew or wrong otp_seed)";
     case XT_BAD_SIGNATURE:
-        return "bad signature";
+        return "bad signature (a wrong token_secret, or a token minted for another JID or "
+               "domain)";
     case XT_REPLAYED:
         return "replayed";
     case XT_BAD_USER:
@@ -43,6 +45,22 @@ const char *xt_strerror(int status)
     default:
         return "unknown status";
     }
+}
+
+const char *xt_reason(int status, const struct xt_detail *detail, char *buf, size_t len)
+{
+    long long age = detail != NULL ? detail->age : 0;
+    unsigned life = detail != NULL ? detail->lifetime : 0;
+
+    if (status == XT_EXPIRED && life > 0)
+        xt_seterr(buf, len, "expired: minted about %lld s ago, valid for %u s (a clock behind "
+                            "by that much, or a token kept too long)", age, life);
+    else if (status == XT_NOT_YET_VALID && life > 0)
+        xt_seterr(buf, len, "not yet valid: minted about %lld s ahead of this server's clock "
+                            "(compare the clocks of the issuer and this server)", -age);
+    else
+        xt_seterr(buf, len, "%s", xt_strerror(status));
+    return buf;
 }
 
 enum xt_class xt_status_class(int status)
@@ -96,6 +114,35 @@ void xt_seterr(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+void xt_printable(const char *in, size_t inlen, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    if (outlen == 0)
+        return;
+    for (size_t i = 0; i < inlen; i++) {
+        unsigned char c = (unsigned char)in[i];
+        size_t need = (c >= 0x20 && c < 0x7f && c != '\\') ? 1 : 4;
+        if (o + need + 4 > outlen) { /* room for "..." and the NUL */
+            if (o + 4 <= outlen) {
+                memcpy(out + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        if (need == 1) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
 }
 
 void xt_free_wipe(void *p, size_t len)

@@ -24,7 +24,12 @@ extern "C" {
 #define XT_ERR_MAX            256  /* size of an error message buffer */
 #define XT_DEFAULT_CONFIG     "/etc/security/pam_xtoken.conf"
 #define XT_DEFAULT_REPLAY_DIR "/run/pam_xtoken"
-#define XT_NONCE_DIGITS       32 /* nonce length xt_issue() writes */
+#define XT_NONCE_DIGITS       32 /* default nonce_digits: the only nonce length accepted */
+/* How long (seconds) after the start of its TOTP step every replay store
+ * keeps a used token, whoever recorded it; the config refuses any verifier
+ * that could accept a token for longer: interval x (window + 1) <= this.
+ * 330 s is window 10 (XT_WINDOW_MAX) at the default 30 s interval. */
+#define XT_LIFETIME_MAX 330
 #define XT_MAC_LEN            32 /* HMAC-SHA256 */
 
 enum xt_status {
@@ -60,6 +65,12 @@ enum xt_class {
 };
 enum xt_class xt_status_class(int status);
 
+/* Copy `in` (inlen bytes) into out for a log line: printable ASCII kept,
+ * every other byte (controls, DEL, bytes >= 0x80: C1 controls, bidi
+ * overrides) and the backslash as \xNN, cut to fit with "...". Names chosen
+ * by clients never reach a log raw. */
+void xt_printable(const char *in, size_t inlen, char *out, size_t outlen);
+
 /* Parse a plain unsigned decimal (no sign, no spaces) in [min, max].
  * 1 and *out set on success, 0 otherwise. */
 int xt_parse_uint(const char *text, unsigned min, unsigned max, unsigned *out);
@@ -82,9 +93,10 @@ int xt_config_parse(const char *text, size_t len, const char *name, xt_config **
 void xt_config_free(xt_config *cfg);
 
 /* Override the window of every domain (PAM argument window=N).
- * XT_OK; XT_CONFIG if window > XT_WINDOW_MAX. */
+ * XT_OK; XT_CONFIG (nothing changed, the reason in err) if window >
+ * XT_WINDOW_MAX or a domain's interval x (window + 1) > XT_LIFETIME_MAX. */
 #define XT_WINDOW_MAX 10
-int xt_config_set_window(xt_config *cfg, unsigned window);
+int xt_config_set_window(xt_config *cfg, unsigned window, char *err, size_t errlen);
 
 /* The `replay` value, for display: the file store's directory (default
  * XT_DEFAULT_REPLAY_DIR), a Redis URL (it never holds the password), NULL
@@ -95,7 +107,7 @@ const char *xt_config_replay_dir(const xt_config *cfg);
 struct xt_domain_info {
     const char *name; /* domain, or "*" for the global (any domain) scope */
     unsigned n_seeds, n_secrets;
-    unsigned window, digits, interval;
+    unsigned window, digits, interval, nonce_digits;
 };
 size_t xt_config_domain_count(const xt_config *cfg);
 /* XT_OK; XT_CONFIG if i is out of range. */
@@ -127,6 +139,29 @@ int xt_user_exists(const xt_config *cfg, const char *policy, const char *jid, ch
  * XT_CONFIG otherwise. Does not open the file. */
 int xt_users_policy_check(const char *policy);
 
+/* ---- arguments of pam_xtoken.so (shared/pamargs.c) --------------------- */
+
+#define XT_PAM_WINDOW_UNSET (~0u)
+
+struct xt_pam_args {
+    const char *conf;   /* conf=: config file (default XT_DEFAULT_CONFIG) */
+    const char *domain; /* domain=: domain for bare user names, or NULL */
+    const char *users;  /* users=: users policy, default "any" */
+    unsigned window;    /* window=, XT_PAM_WINDOW_UNSET: as the config says */
+    int debug;
+    int noreplay;
+};
+
+/* The defaults, before any argument. */
+void xt_pam_args_init(struct xt_pam_args *args);
+
+/* Apply one module argument to args (values point into arg).
+ * XT_ARG_OK; XT_ARG_MALFORMED for a known key with a bad value;
+ * XT_ARG_UNKNOWN for an argument the module does not know. The module
+ * refuses to run (PAM_SERVICE_ERR) on either of the last two. */
+enum { XT_ARG_OK, XT_ARG_MALFORMED, XT_ARG_UNKNOWN };
+int xt_pam_arg_apply(const char *arg, struct xt_pam_args *args);
+
 /* ---- replay store (shared/replay.c) ------------------------------------ */
 
 typedef struct xt_replay xt_replay;
@@ -156,14 +191,21 @@ int xt_replay_probe(xt_replay *replay, char *report, size_t reportlen, char *war
 int xt_replay_new(const char *dir, xt_replay **replay);
 void xt_replay_free(xt_replay *replay);
 
-/* Record key as used until `expires` (unix seconds).
+/* Record key as used until `expires` (unix seconds): the last moment any
+ * verifier sharing the store could accept the token (xt_verify passes the
+ * start of the token's step + XT_LIFETIME_MAX). The store decides with its
+ * own clock, read under its lock (see xt_replay_set_clock).
  * XT_OK on first use; XT_REPLAYED if already recorded and not expired;
- * XT_EXPIRED if expires <= now (nothing recorded); XT_STORE_FULL (never
- * evicts a valid entry); XT_STORE (unsafe, corrupt or unreadable: detail in
- * xt_replay_error); XT_NOMEM. */
+ * XT_EXPIRED if `expires` has passed (nothing recorded); XT_STORE_FULL
+ * (never evicts a valid entry); XT_STORE (unsafe, corrupt, truncated or
+ * unreadable, or the system clock stepped back by more than a token's
+ * life: detail in xt_replay_error); XT_NOMEM. */
 #define XT_REPLAY_KEY_LEN 32
-int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires,
-                  time_t now);
+int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires);
+
+/* The clock the store reads (default: time(NULL)): for tests and
+ * simulations. It is called before and while holding the store's lock. */
+void xt_replay_set_clock(xt_replay *replay, time_t (*clock)(void *arg), void *arg);
 
 /* Detail of the last XT_STORE / XT_STORE_FULL error ("" if none). */
 const char *xt_replay_error(const xt_replay *replay);
@@ -178,8 +220,24 @@ const char *xt_replay_error(const xt_replay *replay);
 int xt_verify(const xt_config *cfg, xt_replay *replay, const char *jid, const char *token,
               size_t token_len, time_t now);
 
+/* What a refusal's log line can say beyond its status, never a secret. */
+struct xt_detail {
+    long long age;     /* now minus the start of the token's TOTP step, when known */
+    unsigned lifetime; /* interval x (window + 1) of the JID's scope; 0: step unknown */
+};
+
+/* xt_verify, also filling detail (may be NULL) for xt_reason. */
+int xt_verify_detail(const xt_config *cfg, xt_replay *replay, const char *jid, const char *token,
+                     size_t token_len, time_t now, struct xt_detail *detail);
+
+/* The reason for a log line: xt_strerror(status), and for an expired or
+ * not-yet-valid token how far its step is from now (a clock skew of
+ * minutes should not look like a time-zone bug). Writes buf (len bytes,
+ * XT_ERR_MAX is enough) and returns it. */
+const char *xt_reason(int status, const struct xt_detail *detail, char *buf, size_t len);
+
 /* Mint a token for jid at time now with the first otp_seed and the first
- * token_secret of jid's domain; nonce: XT_NONCE_DIGITS unbiased random
+ * token_secret of jid's domain; nonce: nonce_digits unbiased random
  * digits from the OS CSPRNG. out gets a NUL-terminated token.
  * XT_OK; XT_UNKNOWN_DOMAIN; XT_BAD_USER; XT_INTERNAL; XT_NOMEM. */
 int xt_issue(const xt_config *cfg, const char *jid, time_t now, char *out, size_t outlen);

@@ -42,6 +42,10 @@ static int apply_option(const char *name, int opt, const char *value, struct cli
     switch (opt) {
     case 'c':
         opts->config = value;
+        opts->config_given = 1;
+        break;
+    case 'r':
+        opts->root = value;
         break;
     case 'u':
         opts->users = value;
@@ -67,6 +71,9 @@ static int apply_option(const char *name, int opt, const char *value, struct cli
                        value);
             return EXIT_USAGE;
         }
+        /* a check at another time never touches the replay store: judged by
+         * that time, live entries would look expired and could be reused */
+        opts->no_replay = 1;
         break;
     default:
         return EXIT_USAGE;
@@ -89,6 +96,7 @@ int cli_parse(const char *name, const char *usage, int argc, char **argv, unsign
         {{"domain", required_argument, NULL, 'd'}, OPT_DOMAIN},
         {{"protocol", required_argument, NULL, 'p'}, OPT_PROTOCOL},
         {{"verbose", no_argument, NULL, 'v'}, OPT_VERBOSE},
+        {{"root", required_argument, NULL, 'r'}, OPT_ROOT},
     };
     struct option longopts[sizeof table / sizeof table[0] + 2];
     size_t n = 0;
@@ -147,29 +155,3 @@ int tool_load_config(const char *path, xt_config **cfg)
     return status;
 }
 
-void tool_printable(const char *in, size_t inlen, char *out, size_t outlen)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-
-    if (outlen == 0)
-        return;
-    for (size_t i = 0; i < inlen; i++) {
-        unsigned char c = (unsigned char)in[i];
-        size_t need = (c >= 0x20 && c < 0x7f && c != '\\') ? 1 : 4;
-        if (o + need + 4 > outlen) { /* room for "..." and the NUL */
-            if (o + 4 <= outlen)
-                memcpy(out + o, "...", 3), o += 3;
-            break;
-        }
-        if (need == 1) {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
-}

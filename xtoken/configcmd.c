@@ -60,8 +60,10 @@ int cmd_check_config(int argc, char **argv)
         struct xt_domain_info info;
         if (xt_config_domain_info(cfg, i, &info) != XT_OK)
             goto done;
-        printf("domain %s: %u otp_seed, %u token_secret, window %u, digits %u, interval %u\n",
-               info.name, info.n_seeds, info.n_secrets, info.window, info.digits, info.interval);
+        printf("domain %s: %u otp_seed, %u token_secret, window %u, digits %u, interval %u, "
+               "nonce_digits %u\n",
+               info.name, info.n_seeds, info.n_secrets, info.window, info.digits, info.interval,
+               info.nonce_digits);
     }
     replay_dir = xt_config_replay_dir(cfg);
     printf("replay: %s\n", replay_dir ? replay_dir : "off");

@@ -141,26 +141,29 @@ void extauth_refresh(struct extauth_ctx *ctx, time_t now)
 static int answer_auth(struct extauth_ctx *ctx, const struct extauth_request *req, time_t now)
 {
     char jid[XT_JID_MAX + 1] = "";
-    char shown[128];
+    char shown[128], why[XT_ERR_MAX];
+    struct xt_detail detail = {0, 0};
     int status = xt_jid_make(req->user, req->server, jid, sizeof jid);
     enum xt_class class;
 
     /* for the log: the JID, or what came if it is not one, escaped and bounded */
     if (status != XT_OK)
-        tool_printable(req->user, strlen(req->user), shown, sizeof shown);
+        xt_printable(req->user, strlen(req->user), shown, sizeof shown);
     else
-        tool_printable(jid, strlen(jid), shown, sizeof shown);
+        xt_printable(jid, strlen(jid), shown, sizeof shown);
     if (status == XT_OK)
-        status = xt_verify(ctx->cfg, ctx->replay, jid, req->password, req->password_len, now);
+        status = xt_verify_detail(ctx->cfg, ctx->replay, jid, req->password, req->password_len,
+                                  now, &detail);
     class = xt_status_class(status);
     if (class == XT_CLASS_OK) {
         if (ctx->verbose)
-            log_msg(LOG_INFO, "auth: accepted token for %s", jid);
+            log_msg(LOG_INFO, "auth: accepted token for %s", shown);
         ctx->last_error[0] = '\0'; /* working again: log the next problem */
         return 1;
     }
     if (class == XT_CLASS_REFUSED || class == XT_CLASS_NO_USER) {
-        log_msg(LOG_NOTICE, "auth: refused token for %s: %s", shown, xt_strerror(status));
+        log_msg(LOG_NOTICE, "auth: refused token for %s: %s", shown,
+                xt_reason(status, &detail, why, sizeof why));
     } else { /* the token could not be checked: log it once, not per request */
         char message[EXTAUTH_MSG_MAX];
         snprintf(message, sizeof message, "auth: cannot check tokens: %s%s%s", xt_strerror(status),
@@ -175,15 +178,16 @@ static int answer_auth(struct extauth_ctx *ctx, const struct extauth_request *re
 static int answer_isuser(struct extauth_ctx *ctx, const struct extauth_request *req)
 {
     char jid[XT_JID_MAX + 1] = "";
-    char err[XT_ERR_MAX] = "";
+    char err[XT_ERR_MAX] = "", shown[128];
     int status = xt_jid_make(req->user, req->server, jid, sizeof jid);
 
     if (status == XT_OK)
         status = xt_user_exists(ctx->cfg, ctx->users, jid, err, sizeof err);
     if (status == XT_CONFIG || status == XT_NOMEM)
         log_problem(ctx, LOG_ERR, err[0] ? err : xt_strerror(status));
+    xt_printable(jid, strlen(jid), shown, sizeof shown);
     if (ctx->verbose)
-        log_msg(LOG_INFO, "isuser: %s: %s", jid[0] ? jid : "(bad user name)",
+        log_msg(LOG_INFO, "isuser: %s: %s", jid[0] ? shown : "(bad user name)",
                 status == XT_OK ? "yes" : xt_strerror(status));
     return status == XT_OK;
 }

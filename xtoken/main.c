@@ -18,6 +18,7 @@ static const char usage[] =
     "  isuser [--config F] [--users P] JID  does the user exist?\n"
     "  extauth [--config F] [--protocol ejabberd|line] [--users P] [--no-replay] [--verbose]\n"
     "                                       serve external authentication on stdin/stdout\n"
+    "  doctor [--config F] [--root DIR]     check this machine's token login setup\n"
     "\n"
     "Run 'xtoken COMMAND --help' for the details of one command.\n"
     "Default config: " XT_DEFAULT_CONFIG "\n"
@@ -32,6 +33,7 @@ int main(int argc, char **argv)
         {"keygen", cmd_keygen}, {"issue", cmd_issue},
         {"verify", cmd_verify}, {"check-config", cmd_check_config},
         {"isuser", cmd_isuser}, {"extauth", cmd_extauth},
+        {"doctor", cmd_doctor},
     };
 
     if (argc < 2) {

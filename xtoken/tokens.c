@@ -17,7 +17,8 @@ static const char verify_usage[] =
     "Usage: xtoken verify [--config F] [--at UNIX_SECONDS] [--no-replay] JID\n"
     "Read one token from stdin (one trailing newline is ignored) and check it for JID.\n"
     "Exit 0 valid, 1 refused (the reason on stderr), 2 error.\n"
-    "A valid token is recorded in the replay store (used up) unless --no-replay.\n";
+    "A valid token is recorded in the replay store (used up) unless --no-replay;\n"
+    "--at implies --no-replay: a check at another time never touches the store.\n";
 
 int cmd_issue(int argc, char **argv)
 {
@@ -96,6 +97,8 @@ int cmd_verify(int argc, char **argv)
     struct cli_opts opts;
     xt_config *cfg = NULL;
     xt_replay *replay = NULL;
+    struct xt_detail detail;
+    char why[XT_ERR_MAX];
     char token[XT_TOKEN_MAX + 2]; /* the token and its optional newline */
     size_t len = 0;
     int status;
@@ -120,13 +123,14 @@ int cmd_verify(int argc, char **argv)
     if (len <= sizeof token && len > 0 && token[len - 1] == '\n')
         len--;
     /* Longer than a token can be: let the library call it malformed. */
-    status = xt_verify(cfg, replay, opts.jid, token, len > XT_TOKEN_MAX ? XT_TOKEN_MAX + 1 : len,
-                       opts.at);
+    status = xt_verify_detail(cfg, replay, opts.jid, token,
+                              len > XT_TOKEN_MAX ? XT_TOKEN_MAX + 1 : len, opts.at, &detail);
     rc = status_exit_code(status);
     if (status == XT_STORE || status == XT_STORE_FULL)
-        tool_error("verify: replay store: %s", xt_replay_error(replay));
+        tool_error("verify: %s", xt_replay_error(replay));
     else if (status != XT_OK)
-        tool_error("verify: %s: %s", rc == EXIT_REFUSED ? "refused" : "error", xt_strerror(status));
+        tool_error("verify: %s: %s", rc == EXIT_REFUSED ? "refused" : "error",
+                   xt_reason(status, &detail, why, sizeof why));
 done:
     OPENSSL_cleanse(token, sizeof token);
     xt_replay_free(replay);

@@ -24,12 +24,15 @@
 #define OPT_DOMAIN    (1u << 4)
 #define OPT_PROTOCOL  (1u << 5)
 #define OPT_VERBOSE   (1u << 6)
+#define OPT_ROOT      (1u << 7)
 
 struct cli_opts {
     const char *config;   /* --config, default XT_DEFAULT_CONFIG */
     const char *users;    /* --users, default "any" */
     const char *domain;   /* --domain, NULL if not given */
     const char *protocol; /* --protocol, default "ejabberd" */
+    const char *root;     /* --root, NULL if not given */
+    int config_given;     /* --config was given */
     time_t at;            /* --at, else time(NULL) at parse time */
     int no_replay;
     int verbose;
@@ -52,10 +55,6 @@ void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * XT_OK with *cfg set, or the library's status. */
 int tool_load_config(const char *path, xt_config **cfg);
 
-/* Copy `in` into out for a log line: printable ASCII kept, everything else
- * as \xNN, cut to fit (with "..."). Untrusted names never reach logs raw. */
-void tool_printable(const char *in, size_t inlen, char *out, size_t outlen);
-
 /* Subcommands: each returns the process exit code. */
 int cmd_keygen(int argc, char **argv);
 int cmd_issue(int argc, char **argv);
@@ -63,5 +62,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_isuser(int argc, char **argv);
 int cmd_extauth(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

@@ -169,7 +169,7 @@ static int use_fake(const struct script *script, const char *extra, char *err, s
 
     unique_key(key);
     fake_start(script, 1);
-    rc = xt_replay_use(replay, key, time(NULL) + 300, time(NULL));
+    rc = xt_replay_use(replay, key, time(NULL) + 300);
     snprintf(err, errlen, "%s", xt_replay_error(replay));
     xt_replay_free(replay);
     fake_stop();
@@ -463,11 +463,11 @@ START_TEST(test_fake_reconnect)
     time_then(ok, sizeof(ok), 0, "+OK\r\n");
     fake_start(scripts, 3);
     unique_key(key);
-    ck_assert_int_eq(xt_replay_use(replay, key, now + 300, now), XT_STORE);
-    ck_assert_int_eq(xt_replay_use(replay, key, now + 300, now), XT_OK);
+    ck_assert_int_eq(xt_replay_use(replay, key, now + 300), XT_STORE);
+    ck_assert_int_eq(xt_replay_use(replay, key, now + 300), XT_OK);
     /* the fake server closes each connection after its reply */
     usleep(100 * 1000);
-    ck_assert_msg(xt_replay_use(replay, key, now + 300, now) == XT_OK, "%s",
+    ck_assert_msg(xt_replay_use(replay, key, now + 300) == XT_OK, "%s",
                   xt_replay_error(replay));
     xt_replay_free(replay);
 }
@@ -480,7 +480,7 @@ START_TEST(test_unreachable)
     xt_replay *replay = fake_handle(""); /* nobody listens on the socket */
 
     unique_key(key);
-    ck_assert_int_eq(xt_replay_use(replay, key, time(NULL) + 300, time(NULL)), XT_STORE);
+    ck_assert_int_eq(xt_replay_use(replay, key, time(NULL) + 300), XT_STORE);
     snprintf(err, sizeof(err), "%s", xt_replay_error(replay));
     ck_assert_msg(strstr(err, "connect: No such file or directory") != NULL, "%s", err);
     xt_replay_free(replay);
@@ -554,9 +554,9 @@ START_TEST(test_real_single_use)
 
     unique_key(key);
     ck_assert_int_eq(xt_redis_key(key, name), XT_OK);
-    ck_assert_msg(xt_replay_use(a, key, now + 100, now) == XT_OK, "%s", xt_replay_error(a));
-    ck_assert_int_eq(xt_replay_use(a, key, now + 100, now), XT_REPLAYED);
-    ck_assert_int_eq(xt_replay_use(b, key, now + 100, now), XT_REPLAYED);
+    ck_assert_msg(xt_replay_use(a, key, now + 100) == XT_OK, "%s", xt_replay_error(a));
+    ck_assert_int_eq(xt_replay_use(a, key, now + 100), XT_REPLAYED);
+    ck_assert_int_eq(xt_replay_use(b, key, now + 100), XT_REPLAYED);
     /* one key, value "1", expiring exactly at `expires` */
     ck_assert_int_eq(command_integer(c, "EXPIRETIME %s", name), now + 100);
     reply = redisCommand(c, "GET %s", name);
@@ -566,7 +566,7 @@ START_TEST(test_real_single_use)
     /* already expired: refused, nothing written */
     key[0] ^= 0xff;
     ck_assert_int_eq(xt_redis_key(key, name), XT_OK);
-    ck_assert_int_eq(xt_replay_use(b, key, now - 1, now), XT_EXPIRED);
+    ck_assert_int_eq(xt_replay_use(b, key, now - 1), XT_EXPIRED);
     ck_assert_int_eq(command_integer(c, "EXISTS %s", name), 0);
     redisFree(c);
     xt_replay_free(a);
@@ -590,10 +590,10 @@ START_TEST(test_real_acl_user)
     good = real_handle("xt-check", "acl-" PASSWORD, 0);
     bad = real_handle("xt-check", "wrong-" PASSWORD, 0);
     unique_key(key);
-    ck_assert_msg(xt_replay_use(good, key, now + 60, now) == XT_OK, "%s", xt_replay_error(good));
-    ck_assert_int_eq(xt_replay_use(good, key, now + 60, now), XT_REPLAYED);
+    ck_assert_msg(xt_replay_use(good, key, now + 60) == XT_OK, "%s", xt_replay_error(good));
+    ck_assert_int_eq(xt_replay_use(good, key, now + 60), XT_REPLAYED);
     key[1] ^= 0xff;
-    ck_assert_int_eq(xt_replay_use(bad, key, now + 60, now), XT_STORE);
+    ck_assert_int_eq(xt_replay_use(bad, key, now + 60), XT_STORE);
     ck_assert_msg(strstr(xt_replay_error(bad), "AUTH: authentication failed") != NULL, "%s",
                   xt_replay_error(bad));
     ck_assert(strstr(xt_replay_error(bad), PASSWORD) == NULL);
@@ -616,7 +616,7 @@ START_TEST(test_real_fork)
     pid_t pid;
 
     unique_key(key);
-    ck_assert_int_eq(xt_replay_use(r, key, now + 60, now), XT_OK);
+    ck_assert_int_eq(xt_replay_use(r, key, now + 60), XT_OK);
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -624,15 +624,15 @@ START_TEST(test_real_fork)
 
         memcpy(k2, key, sizeof(k2));
         k2[2] ^= 0xff;
-        _exit(xt_replay_use(r, key, now + 60, now) == XT_REPLAYED &&
-                      xt_replay_use(r, k2, now + 60, now) == XT_OK
+        _exit(xt_replay_use(r, key, now + 60) == XT_REPLAYED &&
+                      xt_replay_use(r, k2, now + 60) == XT_OK
                   ? 0
                   : 1);
     }
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_int_eq(status, 0);
     key[3] ^= 0xff;
-    ck_assert_int_eq(xt_replay_use(r, key, now + 60, now), XT_OK);
+    ck_assert_int_eq(xt_replay_use(r, key, now + 60), XT_OK);
     xt_replay_free(r);
 }
 END_TEST

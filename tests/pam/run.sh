@@ -9,8 +9,8 @@ BUILD=$(realpath "${1:-build}")
 MODULE=$BUILD/pam_xtoken.so
 PAMCHECK=$BUILD/tests/pamcheck
 MINT="/usr/bin/python3 tests/interop/mint.py"
-SEED=XVGR73KMZH2M4XMY
-SECRET=JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7
+SEED=K5UOYGC3OJ2WG4LX
+SECRET=T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/pam_xtoken-pam.XXXXXX")
 trap 'rm -rf "$T"' EXIT
@@ -64,6 +64,19 @@ write_conf "$T/unsafe.conf" 644 "otp_seed = $SEED
 token_secret = $SECRET"
 write_conf "$T/broken.conf" 600 "otp_seed = $SEED
 token_secret = short"
+write_conf "$T/nonce20.conf" 600 "otp_seed = $SEED
+token_secret = $SECRET
+nonce_digits = 20
+replay = off"
+# a key typed with ':' instead of '=': the error must not echo the secret
+write_conf "$T/colon.conf" 600 "otp_seed = $SEED
+token_secret: $SECRET=tail"
+write_conf "$T/published.conf" 600 "otp_seed = XVGR73KMZH2M4XMY
+token_secret = $SECRET"
+write_conf "$T/slow.conf" 600 "otp_seed = $SEED
+token_secret = $SECRET
+interval = 60
+replay = off"
 printf 'alice\nbob@example.org\n' >"$T/users"
 service jid "conf=$CONF"
 service user "conf=$CONF domain=example.org"
@@ -80,6 +93,10 @@ service relconf "conf=relative.conf"
 service win0 "conf=$CONF window=0 noreplay"
 service userlist "conf=$CONF users=$T/users"
 service nss "conf=$CONF users=nss"
+service nonce20 "conf=$T/nonce20.conf"
+service colon "conf=$T/colon.conf"
+service published "conf=$T/published.conf"
+service slowwide "conf=$T/slow.conf window=6"
 
 # --- the built module: exports the PAM entry points and nothing else ---
 exported=$(nm -D --defined-only "$MODULE" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort | tr '\n' ' ')
@@ -129,6 +146,29 @@ expect "auth=PAM_AUTH_ERR prompts=1" "256-byte token" \
 expect "auth=PAM_AUTH_ERR prompts=1" "window=0, old token" \
     -t "$(mint --at $(($(date +%s) - 60)) alice@example.org)" win0 alice@example.org auth
 
+# --- the nonce has one length: digits cannot move between the nonce and a
+# localpart that starts with digits (login as another user), in both user
+# forms (PAM_USER a JID, or a localpart with domain=) ---
+N32=12345678901234567890123456789012
+one=$(mint --nonce "$N32" 1alice@example.org)
+expect "auth=PAM_SUCCESS prompts=1" "numeric localpart, jid form" -t "$one" jid 1alice@example.org auth
+one=$(mint --nonce "${N32:1}0" 1alice@example.org) # another nonce: not a replay of the first
+expect "auth=PAM_SUCCESS prompts=1" "numeric localpart, domain=" -t "$one" user 1alice auth
+moved="${one:0:40}1 ${one:41}" # the localpart's leading 1 moved into the nonce
+expect "auth=PAM_AUTH_ERR prompts=1" "digit moved into the nonce, jid form" \
+    -t "$moved" jid alice@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "digit moved into the nonce, domain=" -t "$moved" user alice auth
+bobs=$(mint --nonce "${N32:0:30}12" bob@example.org)
+cut="${bobs:0:38} ${bobs:41}" # the nonce's last two digits cut off into the localpart
+expect "auth=PAM_AUTH_ERR prompts=1" "nonce digits cut into the localpart, jid form" \
+    -t "$cut" jid 12bob@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "nonce digits cut into the localpart, domain=" \
+    -t "$cut" user 12bob auth
+expect "auth=PAM_SUCCESS prompts=1" "nonce_digits = 20: a 20-digit nonce" \
+    -t "$(mint --nonce "${N32:0:20}" alice@example.org)" nonce20 alice@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "nonce_digits = 20: a 32-digit nonce" \
+    -t "$(mint alice@example.org)" nonce20 alice@example.org auth
+
 # --- replay: the same token twice, in two separate PAM sessions ---
 once=$(mint alice@example.org)
 expect "auth=PAM_SUCCESS prompts=1" "first use" -t "$once" jid alice@example.org auth
@@ -171,6 +211,10 @@ expect "acct=PAM_AUTHINFO_UNAVAIL prompts=0" "acct, missing config" -n missing a
 expect "auth=PAM_SERVICE_ERR prompts=0" "unknown argument" -t "$good" badarg alice@example.org auth
 expect "auth=PAM_SERVICE_ERR prompts=0" "malformed window=" -t "$good" badwindow alice@example.org auth
 expect "auth=PAM_SERVICE_ERR prompts=0" "relative conf=" -t "$good" relconf alice@example.org auth
+expect "auth=PAM_AUTHINFO_UNAVAIL prompts=0" "published example seed" \
+    -t "$good" published alice@example.org auth
+expect "auth=PAM_AUTHINFO_UNAVAIL prompts=0" "window= beyond what the store keeps" \
+    -t "$good" slowwide alice@example.org auth
 
 # --- log lines: the reason and the user, never a token or a secret ---
 # pam_wrapper (plain pam_start, services from PAM_WRAPPER_SERVICE_DIR) puts
@@ -203,6 +247,16 @@ logged "user alice@example.net: unknown domain" "$(mint alice@example.net)" sect
 logged "readable by others" "$good" unsafe alice@example.org
 logged "token_secret is 5 bytes long" "$good" broken alice@example.org
 logged "unknown argument: frobnicate" "$good" badarg alice@example.org
+logged "colon.conf:2: malformed line (expected key = value)" "$good" colon alice@example.org
+logged "otp_seed is the example seed published" "$good" published alice@example.org
+logged "window=6: interval x (window + 1) = 420 s" "$good" slowwide alice@example.org
+logged "token refused: expired: minted about 1" \
+    "$(mint --at $(($(date +%s) - 120)) alice@example.org)" jid alice@example.org
+logged "token refused: malformed" "$moved" jid alice@example.org
+# names from clients: every byte outside printable ASCII escaped (here a
+# right-to-left override, U+202E), never raw in the log
+logged 'user al\\xe2\\x80\\xaece@example.org: token refused: bad signature' "$good" jid \
+    "$(printf 'al\xe2\x80\xaece@example.org')"
 logged "user alice@example.org: accepted" "$(mint alice@example.org)" noreplay alice@example.org
 # a successful login without debug logs nothing at all
 quiet=$(LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \

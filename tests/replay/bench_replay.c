@@ -42,10 +42,10 @@ static double run(const char *dir, int per_call_handle, uint64_t base, int n, in
 
             if (xt_replay_new(dir, &one) != XT_OK)
                 exit(2);
-            rc = xt_replay_use(one, k, T0 + 90, T0);
+            rc = xt_replay_use(one, k, time(NULL) + XT_LIFETIME_MAX);
             xt_replay_free(one);
         } else {
-            rc = xt_replay_use(r, k, T0 + 90, T0);
+            rc = xt_replay_use(r, k, time(NULL) + XT_LIFETIME_MAX);
         }
         if (rc != want) {
             fprintf(stderr, "bench-replay: unexpected %s: %s\n", xt_strerror(rc),

@@ -2,6 +2,7 @@
  * full, corrupt and unsafe files, and several processes sharing one store.
  * Some tests need root (chown, setuid): they are skipped otherwise. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -25,7 +26,7 @@
 #include "testkeys.h"
 #include "xtoken.h"
 
-#define STORE_BYTES (4096 + 4096 * 32 * 32) /* header + buckets x slots x 32 bytes */
+#define STORE_BYTES (4096 + 65536 * 16 * 16) /* header + buckets x slots x 16 bytes */
 #define LOCK_OFFSET 64                      /* the store's pthread mutex in the header page */
 #define FUTEX_OWNER_DIED_BIT 0x40000000     /* set by the kernel in a dead holder's lock word */
 #define NOBODY      65534
@@ -76,6 +77,22 @@ static void bucket_key(unsigned char key[XT_REPLAY_KEY_LEN], uint64_t b0, uint64
     memcpy(key + 16, &n, 8);
 }
 
+static time_t fixed_clock(void *arg)
+{
+    return *(const time_t *)arg;
+}
+
+/* One use of handle r with the store's clock reading `now`. */
+static int use_at(xt_replay *r, const unsigned char *key, time_t expires, time_t now)
+{
+    int rc;
+
+    xt_replay_set_clock(r, fixed_clock, &now);
+    rc = xt_replay_use(r, key, expires);
+    xt_replay_set_clock(r, NULL, NULL);
+    return rc;
+}
+
 /* One use through a fresh handle, as the PAM module does per login. */
 static int use_once(const char *dir, const unsigned char *key, time_t expires, time_t now)
 {
@@ -83,7 +100,7 @@ static int use_once(const char *dir, const unsigned char *key, time_t expires, t
     int rc;
 
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
-    rc = xt_replay_use(r, key, expires, now);
+    rc = use_at(r, key, expires, now);
     xt_replay_free(r);
     return rc;
 }
@@ -94,7 +111,7 @@ static int use_once_err(const char *dir, const unsigned char *key, char *err, si
     int rc;
 
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
-    rc = xt_replay_use(r, key, T0 + 90, T0);
+    rc = use_at(r, key, T0 + 90, T0);
     snprintf(err, errlen, "%s", xt_replay_error(r));
     xt_replay_free(r);
     return rc;
@@ -122,19 +139,19 @@ START_TEST(test_first_use_then_replayed)
     make_key(b, 1, 2);
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
     ck_assert_str_eq(xt_replay_error(r), "");
-    ck_assert_int_eq(xt_replay_use(r, a, T0 + 90, T0), XT_OK);
-    ck_assert_int_eq(xt_replay_use(r, a, T0 + 90, T0), XT_REPLAYED);
-    ck_assert_int_eq(xt_replay_use(r, a, T0 + 90, T0 + 89), XT_REPLAYED);
-    ck_assert_int_eq(xt_replay_use(r, b, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, a, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, a, T0 + 90, T0), XT_REPLAYED);
+    ck_assert_int_eq(use_at(r, a, T0 + 90, T0 + 89), XT_REPLAYED);
+    ck_assert_int_eq(use_at(r, b, T0 + 90, T0), XT_OK);
     /* another handle (another process's view) sees the same entries */
     ck_assert_int_eq(use_once(dir, a, T0 + 90, T0 + 1), XT_REPLAYED);
     ck_assert_int_eq(use_once(dir, b, T0 + 90, T0 + 1), XT_REPLAYED);
     /* once expired the entry is reclaimed (a real token is refused as
      * expired by then; here the store alone is tested) */
-    ck_assert_int_eq(xt_replay_use(r, a, T0 + 200, T0 + 90), XT_OK);
-    ck_assert_int_eq(xt_replay_use(r, a, T0 + 200, T0 + 91), XT_REPLAYED);
+    ck_assert_int_eq(use_at(r, a, T0 + 200, T0 + 90), XT_OK);
+    ck_assert_int_eq(use_at(r, a, T0 + 200, T0 + 91), XT_REPLAYED);
     /* an already expired entry is never recorded */
-    ck_assert_int_eq(xt_replay_use(r, b, T0 + 300, T0 + 300), XT_EXPIRED);
+    ck_assert_int_eq(use_at(r, b, T0 + 300, T0 + 300), XT_EXPIRED);
     xt_replay_free(r);
     xt_replay_free(NULL);
 }
@@ -175,11 +192,11 @@ START_TEST(test_bounded_100000_keys)
     /* 100,000 tokens all valid at once: 76% of the capacity */
     for (int i = 0; i < n; i++) {
         make_key(k, 3, (uint64_t)i);
-        ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
+        ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK);
     }
     for (int i = 0; i < n; i += 7) {
         make_key(k, 3, (uint64_t)i);
-        ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0 + 1), XT_REPLAYED);
+        ck_assert_int_eq(use_at(r, k, T0 + 90, T0 + 1), XT_REPLAYED);
     }
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_int_eq(st.st_size, STORE_BYTES);
@@ -189,14 +206,14 @@ START_TEST(test_bounded_100000_keys)
         time_t now = T0 + 100 + i / 1000;
 
         make_key(k, 4, (uint64_t)i);
-        ck_assert_int_eq(xt_replay_use(r, k, now + 90, now), XT_OK);
+        ck_assert_int_eq(use_at(r, k, now + 90, now), XT_OK);
     }
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_int_eq(st.st_size, STORE_BYTES);
     ck_assert_int_le(st.st_blocks * 512, STORE_BYTES + 65536);
     /* the first wave expired and was reclaimed, the second is still live */
     make_key(k, 4, (uint64_t)n - 1);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 300, T0 + 199), XT_REPLAYED);
+    ck_assert_int_eq(use_at(r, k, T0 + 300, T0 + 199), XT_REPLAYED);
     xt_replay_free(r);
 }
 END_TEST
@@ -209,31 +226,31 @@ START_TEST(test_store_full)
 
     fresh_dir(dir, sizeof(dir));
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
-    /* 64 keys that can only live in buckets 7 and 9 fill both */
-    for (uint64_t i = 0; i < 64; i++) {
+    /* 32 keys that can only live in buckets 7 and 9 fill both */
+    for (uint64_t i = 0; i < 32; i++) {
         bucket_key(k, 7, 9, i);
-        ck_assert_int_eq(xt_replay_use(r, k, T0 + 60 + (time_t)i, T0), XT_OK);
+        ck_assert_int_eq(use_at(r, k, T0 + 60 + (time_t)i, T0), XT_OK);
     }
-    bucket_key(k, 7, 9, 64);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_STORE_FULL);
+    bucket_key(k, 7, 9, 32);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_STORE_FULL);
     ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "full"));
     /* the same key in the other order of buckets is just as stuck */
-    bucket_key(k, 9, 7, 64);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_STORE_FULL);
+    bucket_key(k, 9, 7, 32);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_STORE_FULL);
     /* no valid entry was evicted */
-    for (uint64_t i = 0; i < 64; i++) {
+    for (uint64_t i = 0; i < 32; i++) {
         bucket_key(k, 7, 9, i);
-        ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0 + 1), XT_REPLAYED);
+        ck_assert_int_eq(use_at(r, k, T0 + 90, T0 + 1), XT_REPLAYED);
     }
     /* other buckets are unaffected */
     bucket_key(k, 8, 10, 0);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK);
     /* the first entry expires at T0 + 60: its slot is reused */
-    bucket_key(k, 7, 9, 64);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 150, T0 + 60), XT_OK);
+    bucket_key(k, 7, 9, 32);
+    ck_assert_int_eq(use_at(r, k, T0 + 150, T0 + 60), XT_OK);
     ck_assert_str_eq(xt_replay_error(r), "");
-    bucket_key(k, 7, 9, 65);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 150, T0 + 60), XT_STORE_FULL);
+    bucket_key(k, 7, 9, 33);
+    ck_assert_int_eq(use_at(r, k, T0 + 150, T0 + 60), XT_STORE_FULL);
     xt_replay_free(r);
 }
 END_TEST
@@ -342,60 +359,211 @@ START_TEST(test_corrupt_while_open)
     store_path(dir, geteuid(), path, sizeof(path));
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
     make_key(k, 7, 1);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK);
     make_key(k, 7, 2);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK); /* second use: mapped */
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK); /* second use: mapped */
     fd = open(path, O_RDWR);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(pwrite(fd, zeros, sizeof(zeros), 0), (ssize_t)sizeof(zeros));
     close(fd);
     /* overwritten in place: noticed on the very next use */
     make_key(k, 7, 3);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_STORE);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_STORE);
     ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "all zeros"));
     /* truncated under an open handle: refused (the next second), no SIGBUS */
     ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK);
     make_key(k, 7, 4);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK);
     ck_assert_int_eq(truncate(path, 8192), 0);
     make_key(k, 7, 5);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0 + 1), XT_STORE);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0 + 1), XT_STORE);
     ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "truncated"));
     xt_replay_free(r);
 }
 END_TEST
 
-/* States a creator killed half-way leaves behind are finished, not refused. */
-START_TEST(test_half_created_store_recovers)
+/* Only a complete store ever has the store's name (it is built under a
+ * temporary name), so an empty or half-made file there was truncated or
+ * damaged: refused, never taken for a new store, which would forget every
+ * used token (`: > /run/pam_xtoken/<uid>.store`). */
+START_TEST(test_truncated_store_refused)
 {
-    char dir[128], path[160], page[4096];
+    char dir[128], path[160], page[4096], err[XT_ERR_MAX];
     unsigned char k[XT_REPLAY_KEY_LEN];
-    struct stat st;
-    int fd;
+    struct dirent *entry;
+    DIR *listing;
+    int fd, entries = 0;
 
     fresh_dir(dir, sizeof(dir));
     store_path(dir, geteuid(), path, sizeof(path));
     make_key(k, 8, 1);
     ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_OK);
-    /* keep the header as written at creation, state INITIALIZING */
+    /* creation leaves nothing but the store behind */
+    listing = opendir(dir);
+    ck_assert_ptr_nonnull(listing);
+    while ((entry = readdir(listing)) != NULL)
+        entries += entry->d_name[0] != '.';
+    closedir(listing);
+    ck_assert_int_eq(entries, 1);
     fd = open(path, O_RDONLY);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(pread(fd, page, sizeof(page), 0), (ssize_t)sizeof(page));
     close(fd);
-    memcpy(page + 48, "TINI", 4); /* 0x494e4954 little-endian: INITIALIZING */
 
-    /* killed right after O_EXCL: empty file */
     ck_assert_int_eq(truncate(path, 0), 0);
-    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_OK);
-    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_REPLAYED);
-    /* killed after the header, before the space was allocated */
-    ck_assert_int_eq(truncate(path, 0), 0);
+    ck_assert_int_eq(use_once_err(dir, k, err, sizeof(err)), XT_STORE);
+    ck_assert_msg(strstr(err, "file is 0 bytes (truncated") != NULL, "%s", err);
+    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_STORE); /* still: never re-created */
+    /* a header page alone, marked INITIALIZING as stores of version 2 were */
+    memcpy(page + 48, "TINI", 4);
     write_file(path, page, sizeof(page));
+    ck_assert_int_eq(use_once_err(dir, k, err, sizeof(err)), XT_STORE);
+    ck_assert_msg(strstr(err, "corrupt header") != NULL, "%s", err);
+    /* removing the file is the documented way out */
+    ck_assert_int_eq(unlink(path), 0);
     ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_OK);
-    ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_int_eq(st.st_size, STORE_BYTES);
     ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_REPLAYED);
+}
+END_TEST
+
+/* A long-lived handle whose mapped store is truncated in the same second
+ * (before its once-a-second look at the path) fails closed instead of
+ * dying of SIGBUS; so does one truncated while it holds the lock. */
+struct truncating_clock {
+    const char *path;
+    time_t now;
+    int calls, truncate_at;
+};
+
+static time_t truncating_clock(void *arg)
+{
+    struct truncating_clock *c = arg;
+
+    if (++c->calls == c->truncate_at)
+        ck_assert_int_eq(truncate(c->path, 0), 0);
+    return c->now;
+}
+
+START_TEST(test_truncated_under_mapping)
+{
+    char dir[128], path[160];
+    unsigned char k[XT_REPLAY_KEY_LEN];
+    struct truncating_clock clock = {0};
+    xt_replay *r = NULL;
+
+    fresh_dir(dir, sizeof(dir));
+    store_path(dir, geteuid(), path, sizeof(path));
+    ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
+    make_key(k, 9, 1);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK);
+    make_key(k, 9, 2);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK); /* second use: mapped */
+    ck_assert_int_eq(truncate(path, 8192), 0);
+    make_key(k, 9, 3);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_STORE); /* same second: no lstat */
+    ck_assert_msg(strstr(xt_replay_error(r), "shrank") != NULL, "%s", xt_replay_error(r));
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_STORE); /* reopened: 8192 bytes */
+    /* truncated to nothing: the fault comes before the lock is taken */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK);
+    make_key(k, 9, 6);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK); /* mapped */
+    ck_assert_int_eq(truncate(path, 0), 0);
+    make_key(k, 9, 7);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_STORE);
+    ck_assert_msg(strstr(xt_replay_error(r), "shrank") != NULL, "%s", xt_replay_error(r));
+
+    /* again, truncated while the handle holds the lock: the clock the store
+     * reads under its lock (its 2nd call in a use) truncates the file */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK);
+    make_key(k, 9, 4);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK); /* mapped again */
+    clock.path = path;
+    clock.now = T0;
+    clock.truncate_at = 2;
+    xt_replay_set_clock(r, truncating_clock, &clock);
+    make_key(k, 9, 5);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90), XT_STORE);
+    ck_assert_int_eq(clock.calls, 2);
+    /* the handle recovers once the store is usable again */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90), XT_OK);
+    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90), XT_REPLAYED);
+    xt_replay_free(r);
+}
+END_TEST
+
+/* A clock that reads the next of its values on each call (the store
+ * reads its clock once before its lock and once under it). */
+struct clock_seq {
+    const time_t *values;
+    int n, calls;
+};
+
+static time_t seq_clock(void *arg)
+{
+    struct clock_seq *c = arg;
+    time_t t = c->values[c->calls < c->n ? c->calls : c->n - 1];
+
+    c->calls++;
+    return t;
+}
+
+/* A clock read before the lock must not decide: X expires at E; at E a
+ * colliding key Y reuses X's slot; a replay of X whose first clock read
+ * was E - 1 (preempted, or waiting for the lock, past E) is refused as
+ * expired, not recorded again. */
+START_TEST(test_clock_read_under_lock)
+{
+    const time_t e = T0 + 100, late[] = {e - 1, e};
+    struct clock_seq clock = {late, 2, 0};
+    unsigned char x[XT_REPLAY_KEY_LEN], y[XT_REPLAY_KEY_LEN];
+    char dir[128];
+    xt_replay *r = NULL;
+
+    fresh_dir(dir, sizeof(dir));
+    ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
+    bucket_key(x, 7, 9, 1);
+    bucket_key(y, 7, 9, 2);
+    ck_assert_int_eq(use_at(r, x, e, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, x, e, e - 1), XT_REPLAYED);
+    ck_assert_int_eq(use_at(r, y, e + 300, e), XT_OK); /* takes X's freed slot */
+    xt_replay_set_clock(r, seq_clock, &clock);
+    ck_assert_int_eq(xt_replay_use(r, x, e), XT_EXPIRED);
+    ck_assert_int_ge(clock.calls, 2); /* read again under the lock */
+    xt_replay_free(r);
+}
+END_TEST
+
+/* The store's clock never goes back: after the system clock jumped ahead
+ * (freeing X's slot for Y) and back, X is not accepted again while it is
+ * within its life by the stepped-back clock; the store says why. */
+START_TEST(test_clock_stepped_back)
+{
+    unsigned char x[XT_REPLAY_KEY_LEN], y[XT_REPLAY_KEY_LEN], z[XT_REPLAY_KEY_LEN];
+    char dir[128];
+    xt_replay *r = NULL;
+
+    fresh_dir(dir, sizeof(dir));
+    ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
+    bucket_key(x, 7, 9, 1);
+    bucket_key(y, 7, 9, 2);
+    bucket_key(z, 8, 10, 3);
+    ck_assert_int_eq(use_at(r, x, T0 + 330, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, y, T0 + 1330, T0 + 1000), XT_OK); /* clock ahead: X's slot reused */
+    ck_assert_int_eq(use_at(r, x, T0 + 330, T0 + 10), XT_STORE);  /* and back */
+    ck_assert_msg(strstr(xt_replay_error(r), "1000") == NULL &&
+                      strstr(xt_replay_error(r), "990 s ahead of the system clock") != NULL,
+                  "%s", xt_replay_error(r));
+    ck_assert_int_eq(use_once(dir, x, T0 + 330, T0 + 10), XT_STORE); /* any handle */
+    /* tokens that outlive the store's clock are still checked as usual */
+    ck_assert_int_eq(use_at(r, z, T0 + 1100, T0 + 10), XT_OK);
+    ck_assert_int_eq(use_at(r, z, T0 + 1100, T0 + 20), XT_REPLAYED);
+    /* once the clock has caught up, X is simply expired */
+    ck_assert_int_eq(use_at(r, x, T0 + 330, T0 + 1001), XT_EXPIRED);
+    xt_replay_free(r);
 }
 END_TEST
 
@@ -528,22 +696,22 @@ START_TEST(test_replaced_store_followed)
     make_key(b, 13, 2);
     make_key(c, 13, 3);
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
-    ck_assert_int_eq(xt_replay_use(r, a, T0 + 90, T0), XT_OK);
-    ck_assert_int_eq(xt_replay_use(r, a, T0 + 90, T0), XT_REPLAYED); /* now mapped */
+    ck_assert_int_eq(use_at(r, a, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, a, T0 + 90, T0), XT_REPLAYED); /* now mapped */
     ck_assert_int_eq(unlink(path), 0);
     /* the path is looked at once per second of `now`: the next second the
      * long-lived handle records b in the new file, where others look */
-    ck_assert_int_eq(xt_replay_use(r, b, T0 + 90, T0 + 1), XT_OK);
+    ck_assert_int_eq(use_at(r, b, T0 + 90, T0 + 1), XT_OK);
     ck_assert_int_eq(use_once(dir, b, T0 + 90, T0 + 1), XT_REPLAYED);
     ck_assert_int_eq(use_once(dir, a, T0 + 90, T0 + 1), XT_OK); /* lost with the file */
-    ck_assert_int_eq(xt_replay_use(r, a, T0 + 90, T0 + 1), XT_REPLAYED);
+    ck_assert_int_eq(use_at(r, a, T0 + 90, T0 + 1), XT_REPLAYED);
     /* replaced by another store renamed over it: c is only in that one */
     fresh_dir(dir2, sizeof(dir2));
     store_path(dir2, geteuid(), path2, sizeof(path2));
     ck_assert_int_eq(use_once(dir2, c, T0 + 90, T0 + 2), XT_OK);
     ck_assert_int_eq(rename(path2, path), 0);
-    ck_assert_int_eq(xt_replay_use(r, c, T0 + 90, T0 + 3), XT_REPLAYED);
-    ck_assert_int_eq(xt_replay_use(r, b, T0 + 90, T0 + 3), XT_OK);
+    ck_assert_int_eq(use_at(r, c, T0 + 90, T0 + 3), XT_REPLAYED);
+    ck_assert_int_eq(use_at(r, b, T0 + 90, T0 + 3), XT_OK);
     xt_replay_free(r);
 }
 END_TEST
@@ -593,7 +761,7 @@ START_TEST(test_race_32_same_key)
     fresh_dir(dir, sizeof(dir));
     ck_assert_int_eq(xt_replay_new(dir, &inherited), XT_OK);
     make_key(k, 14, 0);
-    ck_assert_int_eq(xt_replay_use(inherited, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(use_at(inherited, k, T0 + 90, T0), XT_OK);
     for (int round = 1; round <= 20; round++) {
         make_key(k, 14, (uint64_t)round);
         ck_assert_int_eq(pipe(start), 0);
@@ -606,7 +774,7 @@ START_TEST(test_race_32_same_key)
 
                 wait_start(start);
                 if (i % 2 == 0)
-                    rc = xt_replay_use(inherited, k, T0 + 90, T0);
+                    rc = use_at(inherited, k, T0 + 90, T0);
                 else
                     rc = use_once(dir, k, T0 + 90, T0);
                 _exit(status_code(rc));
@@ -617,7 +785,7 @@ START_TEST(test_race_32_same_key)
         reap(pids, 32, counts);
         ck_assert_int_eq(counts[0], 1);
         ck_assert_int_eq(counts[1], 31);
-        ck_assert_int_eq(xt_replay_use(inherited, k, T0 + 90, T0), XT_REPLAYED);
+        ck_assert_int_eq(use_at(inherited, k, T0 + 90, T0), XT_REPLAYED);
     }
     xt_replay_free(inherited);
 }
@@ -636,7 +804,7 @@ static void use_keys_child(const char *dir, uint64_t s, int n, int want, int sta
         _exit(7);
     for (int i = 0; i < n; i++) {
         make_key(k, s, (uint64_t)i);
-        if (xt_replay_use(r, k, T0 + 90, T0) != want)
+        if (use_at(r, k, T0 + 90, T0) != want)
             wrong++;
     }
     xt_replay_free(r);
@@ -700,7 +868,7 @@ START_TEST(test_kill_9_writers)
                  * earlier keys and reach new ones */
                 for (int i = (round * 200 + w) % NKEYS; i < NKEYS; i++) {
                     make_key(k, 200, (uint64_t)i);
-                    if (xt_replay_use(r, k, T0 + 90, T0) == XT_OK)
+                    if (use_at(r, k, T0 + 90, T0) == XT_OK)
                         __atomic_add_fetch(&accepted[i], 1, __ATOMIC_SEQ_CST);
                 }
                 _exit(0);
@@ -756,7 +924,7 @@ static void *thread_use(void *p)
         return NULL;
     }
     pthread_barrier_wait(a->barrier);
-    a->rc = xt_replay_use(r, a->key, T0 + 90, T0);
+    a->rc = use_at(r, a->key, T0 + 90, T0);
     xt_replay_free(r);
     return NULL;
 }
@@ -878,8 +1046,8 @@ START_TEST(test_lock_holder_killed)
     ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_OK);
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK); /* a long-lived handle too */
     make_key(k, 17, 1);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_REPLAYED);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_REPLAYED);
     for (int round = 0; round < 2; round++) {
         /* a key of its own buckets (7 and 9, then 11 and 13): slot 0 is free */
         const uint64_t bucket = 7 + 4 * (uint64_t)round;
@@ -914,7 +1082,7 @@ START_TEST(test_lock_holder_killed)
             ck_assert_int_eq(use_once_err(dir, k, err, sizeof(err)), XT_STORE);
             ck_assert_ptr_nonnull(strstr(err, "lock held"));
         } else {
-            ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_STORE);
+            ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_STORE);
             ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "lock held"));
         }
         ck_assert_double_ge(elapsed_s(&t0), 1.5);
@@ -927,13 +1095,13 @@ START_TEST(test_lock_holder_killed)
         ck_assert_int_ne(header_lock(header)->__data.__lock & FUTEX_OWNER_DIED_BIT, 0);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         ck_assert_int_eq(round == 0 ? use_once(dir, k, T0 + 90, T0)
-                                    : xt_replay_use(r, k, T0 + 90, T0),
+                                    : use_at(r, k, T0 + 90, T0),
                          XT_OK);
         ck_assert_double_lt(elapsed_s(&t0), 1);
         ck_assert_int_eq(header_lock(header)->__data.__lock, 0); /* consistent, free */
         munmap(header, 4096);
         ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_REPLAYED);
-        ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_REPLAYED);
+        ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_REPLAYED);
     }
     make_key(k, 17, 1);
     ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_REPLAYED);
@@ -978,7 +1146,7 @@ START_TEST(test_kill_9_lock_holders)
                     int rc;
 
                     make_key(k, 18, 1 + i);
-                    rc = xt_replay_use(r, k, T0 + 90, T0);
+                    rc = use_at(r, k, T0 + 90, T0);
                     if (rc == XT_OK)
                         __atomic_add_fetch(&accepted[i], 1, __ATOMIC_SEQ_CST);
                     else if (rc != XT_REPLAYED)
@@ -1039,8 +1207,8 @@ START_TEST(test_garbage_lock_word)
     store_path(dir, geteuid(), path, sizeof(path));
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
     make_key(k, 19, 0);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_REPLAYED); /* mapped */
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_REPLAYED); /* mapped */
     header = map_header(path);
     memcpy(saved, header + LOCK_OFFSET, sizeof(saved));
 
@@ -1049,7 +1217,7 @@ START_TEST(test_garbage_lock_word)
         header[LOCK_OFFSET + i] = (unsigned char)(0x5a + 37 * i);
     make_key(k, 19, 1);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_STORE);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_STORE);
     ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "corrupt lock"));
     ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_STORE);
     ck_assert_double_lt(elapsed_s(&t0), 1);
@@ -1058,14 +1226,14 @@ START_TEST(test_garbage_lock_word)
     memcpy(header + LOCK_OFFSET, saved, sizeof(saved));
     header_lock(header)->__data.__lock = 0x3ffffff0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_STORE);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_STORE);
     ck_assert_ptr_nonnull(strstr(xt_replay_error(r), "lock held"));
     ck_assert_double_ge(elapsed_s(&t0), 1.5);
     ck_assert_double_le(elapsed_s(&t0), 10);
     munmap(header, 4096);
 
     ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0 + 1), XT_OK);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0 + 1), XT_OK);
     ck_assert_int_eq(use_once(dir, k, T0 + 90, T0 + 1), XT_REPLAYED);
     xt_replay_free(r);
 }
@@ -1128,10 +1296,10 @@ static void fork_child(xt_replay *r, const char *path)
     if (unlink(path) != 0)
         _exit(7);
     make_key(k, 21, 0); /* recorded by the parent, in the old file */
-    if (xt_replay_use(r, k, T0 + 90, T0) != XT_OK)
+    if (use_at(r, k, T0 + 90, T0) != XT_OK)
         _exit(1);
     make_key(k, 21, 1);
-    if (xt_replay_use(r, k, T0 + 90, T0) != XT_OK) /* maps the whole store */
+    if (use_at(r, k, T0 + 90, T0) != XT_OK) /* maps the whole store */
         _exit(2);
     /* from now on the common case makes no system call at all */
     if (forbid_syscalls(-1) != 0)
@@ -1139,7 +1307,7 @@ static void fork_child(xt_replay *r, const char *path)
     for (uint64_t pass = 0; pass < 2; pass++) {
         for (uint64_t i = 2; i < 1000; i++) {
             make_key(k, 21, i);
-            if (xt_replay_use(r, k, T0 + 90, T0) != (pass == 0 ? XT_OK : XT_REPLAYED))
+            if (use_at(r, k, T0 + 90, T0) != (pass == 0 ? XT_OK : XT_REPLAYED))
                 _exit(3);
         }
     }
@@ -1160,8 +1328,8 @@ START_TEST(test_fork_and_no_syscalls)
     store_path(dir, geteuid(), path, sizeof(path));
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
     make_key(k, 21, 0);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_OK);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_REPLAYED); /* long-lived now */
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_OK);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_REPLAYED); /* long-lived now */
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0)
@@ -1171,9 +1339,9 @@ START_TEST(test_fork_and_no_syscalls)
                   WIFSIGNALED(status) ? "killed by signal" : "exit",
                   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     /* the parent's handle is unaffected; in its new file too (next second) */
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0), XT_REPLAYED);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0), XT_REPLAYED);
     make_key(k, 21, 500);
-    ck_assert_int_eq(xt_replay_use(r, k, T0 + 90, T0 + 1), XT_REPLAYED);
+    ck_assert_int_eq(use_at(r, k, T0 + 90, T0 + 1), XT_REPLAYED);
     xt_replay_free(r);
 }
 END_TEST
@@ -1182,7 +1350,7 @@ END_TEST
 
 #define JID "alice@example.org"
 #define KEYS                                                                                       \
-    "otp_seed = XVGR73KMZH2M4XMY\ntoken_secret = JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7\nwindow = 1\n"
+    "otp_seed = K5UOYGC3OJ2WG4LX\ntoken_secret = T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe\nwindow = 1\n"
 
 static xt_config *test_config(void)
 {
@@ -1194,6 +1362,18 @@ static xt_config *test_config(void)
     return cfg;
 }
 
+/* xt_verify at `now`, the store's clock reading the same. */
+static int verify_at(const xt_config *cfg, xt_replay *r, const char *jid, const char *tok,
+                     time_t now)
+{
+    int rc;
+
+    xt_replay_set_clock(r, fixed_clock, &now);
+    rc = xt_verify(cfg, r, jid, tok, strlen(tok), now);
+    xt_replay_set_clock(r, NULL, NULL);
+    return rc;
+}
+
 static int verify_once(const xt_config *cfg, const char *dir, const char *jid, const char *tok,
                        time_t now)
 {
@@ -1201,10 +1381,35 @@ static int verify_once(const xt_config *cfg, const char *dir, const char *jid, c
     int rc;
 
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
-    rc = xt_verify(cfg, r, jid, tok, strlen(tok), now);
+    rc = verify_at(cfg, r, jid, tok, now);
     xt_replay_free(r);
     return rc;
 }
+
+/* Verifiers that share a store but not a window: a token used through a
+ * window-1 verifier is refused by a window-3 one after the first one's
+ * window has passed (the entry lives until the token's step + 330 s,
+ * whoever recorded it). */
+START_TEST(test_verify_windows_share_store)
+{
+    char dir[128], tok[XT_TOKEN_MAX + 1];
+    xt_config *narrow = test_config(), *wide = test_config();
+    xt_replay *r = NULL;
+
+    fresh_dir(dir, sizeof(dir));
+    ck_assert_int_eq(xt_config_set_window(wide, 3, NULL, 0), XT_OK);
+    ck_assert_int_eq(xt_issue(narrow, JID, T0, tok, sizeof(tok)), XT_OK);
+    ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
+    ck_assert_int_eq(verify_at(narrow, r, JID, tok, T0), XT_OK);
+    ck_assert_int_eq(verify_at(narrow, r, JID, tok, T0 + 61), XT_EXPIRED);
+    ck_assert_int_eq(verify_once(wide, dir, JID, tok, T0 + 61), XT_REPLAYED);
+    ck_assert_int_eq(verify_once(wide, dir, JID, tok, T0 + 99), XT_REPLAYED); /* its last second */
+    ck_assert_int_eq(verify_once(wide, dir, JID, tok, T0 + 100), XT_EXPIRED);
+    xt_replay_free(r);
+    xt_config_free(narrow);
+    xt_config_free(wide);
+}
+END_TEST
 
 START_TEST(test_verify_real_tokens)
 {
@@ -1215,8 +1420,8 @@ START_TEST(test_verify_real_tokens)
     fresh_dir(dir, sizeof(dir));
     ck_assert_int_eq(xt_issue(cfg, JID, T0, tok, sizeof(tok)), XT_OK);
     ck_assert_int_eq(xt_replay_new(dir, &r), XT_OK);
-    ck_assert_int_eq(xt_verify(cfg, r, JID, tok, strlen(tok), T0), XT_OK);
-    ck_assert_int_eq(xt_verify(cfg, r, JID, tok, strlen(tok), T0), XT_REPLAYED);
+    ck_assert_int_eq(verify_at(cfg, r, JID, tok, T0), XT_OK);
+    ck_assert_int_eq(verify_at(cfg, r, JID, tok, T0), XT_REPLAYED);
     /* another process's handle, and for as long as the token is valid */
     ck_assert_int_eq(verify_once(cfg, dir, JID, tok, T0 + 1), XT_REPLAYED);
     ck_assert_int_eq(verify_once(cfg, dir, JID, tok, T0 + 30), XT_REPLAYED);
@@ -1227,10 +1432,10 @@ START_TEST(test_verify_real_tokens)
     ck_assert_int_eq(xt_issue(cfg, JID, T0, tok, sizeof(tok)), XT_OK);
     ck_assert_int_eq(xt_issue(cfg, JID, T0, tok2, sizeof(tok2)), XT_OK);
     ck_assert_str_ne(tok, tok2);
-    ck_assert_int_eq(xt_verify(cfg, r, JID, tok, strlen(tok), T0), XT_OK);
+    ck_assert_int_eq(verify_at(cfg, r, JID, tok, T0), XT_OK);
     ck_assert_int_eq(verify_once(cfg, dir, JID, tok2, T0), XT_OK);
     ck_assert_int_eq(verify_once(cfg, dir, JID, tok, T0), XT_REPLAYED);
-    ck_assert_int_eq(xt_verify(cfg, r, JID, tok2, strlen(tok2), T0 + 1), XT_REPLAYED);
+    ck_assert_int_eq(verify_at(cfg, r, JID, tok2, T0 + 1), XT_REPLAYED);
     xt_replay_free(r);
     xt_config_free(cfg);
 }
@@ -1305,7 +1510,10 @@ static Suite *replay_suite(void)
     tcase_add_test(single, test_corrupt_zeroed);
     tcase_add_test(single, test_corrupt_garbage);
     tcase_add_test(single, test_corrupt_while_open);
-    tcase_add_test(single, test_half_created_store_recovers);
+    tcase_add_test(single, test_truncated_store_refused);
+    tcase_add_test(single, test_truncated_under_mapping);
+    tcase_add_test(single, test_clock_read_under_lock);
+    tcase_add_test(single, test_clock_stepped_back);
     tcase_add_test(single, test_unsafe_dir_world_writable);
     tcase_add_test(single, test_unsafe_dir_other_owner);
     tcase_add_test(single, test_unsafe_dir_symlink);
@@ -1329,6 +1537,7 @@ static Suite *replay_suite(void)
 
     tcase_add_unchecked_fixture(verify, base_setup, base_teardown);
     tcase_set_timeout(verify, 60);
+    tcase_add_test(verify, test_verify_windows_share_store);
     tcase_add_test(verify, test_verify_real_tokens);
     tcase_add_test(verify, test_verify_refused_tokens_not_recorded);
     tcase_add_test(verify, test_verify_race_16_same_token);

@@ -12,7 +12,7 @@ MODULE=$BUILD/pam_xtoken.so
 PAMCHECK=$BUILD/tests/pamcheck
 XTOKEN=$BUILD/xtoken
 JID=alice@example.org
-STORE_BYTES=$((4096 + 4096 * 32 * 32))
+STORE_BYTES=$((4096 + 65536 * 16 * 16))
 
 T=$(mktemp -d /tmp/xt-replay-stack.XXXXXX)
 trap 'rm -rf "$T"' EXIT
@@ -25,7 +25,7 @@ fail() {
 }
 
 CONF=$T/xt.conf
-printf 'otp_seed = XVGR73KMZH2M4XMY\ntoken_secret = JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7\nreplay = %s\n' \
+printf 'otp_seed = K5UOYGC3OJ2WG4LX\ntoken_secret = T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe\nreplay = %s\n' \
     "$T/replay" >"$CONF"
 chmod 600 "$CONF"
 mkdir "$T/pam.d"
@@ -82,15 +82,15 @@ fill_buckets() { # TOKEN EXPIRES
 import base64, struct, sys
 path, token, expires = sys.argv[1], sys.argv[2], int(sys.argv[3])
 mac = base64.b64decode(token.split(" ")[1])
-b0 = struct.unpack("<Q", mac[0:8])[0] & 4095
-b1 = struct.unpack("<Q", mac[8:16])[0] & 4095
+b0 = struct.unpack("<Q", mac[0:8])[0] & 65535
+b1 = struct.unpack("<Q", mac[8:16])[0] & 65535
 if b1 == b0:
     b1 ^= 1
-with open(path, "r+b") as f:
+with open(path, "r+b") as f:  # 16 slots of 16 bytes: 12 key bytes, uint32 expires
     for b in (b0, b1):
-        for i in range(32):
-            f.seek(4096 + b * 1024 + i * 32)
-            f.write(struct.pack("<QQQq", 0xdead, b, i, expires))
+        for i in range(16):
+            f.seek(4096 + b * 256 + i * 16)
+            f.write(struct.pack("<IIII", 0xdead, b, i, expires))
 EOF
 }
 tok=$(token)
@@ -105,6 +105,12 @@ pam PAM_AUTH_ERR "after the entries expired, again" "$tok"
 fresh_store
 truncate -s 100 "$STORE"
 unusable "truncated store" "truncated"
+fresh_store
+: >"$STORE" # emptied: never taken for a new store (that would forget used tokens)
+unusable "emptied store" "file is 0 bytes (truncated"
+tok=$(token)
+rm "$STORE"
+pam PAM_SUCCESS "removing the file is the way out" "$tok"
 fresh_store
 head -c "$STORE_BYTES" /dev/zero >"$STORE"
 unusable "zeroed store" "all zeros"

@@ -8,8 +8,8 @@
 #include "internal.h"
 #include "unit.h"
 
-#define SEED   "XVGR73KMZH2M4XMY"
-#define SECRET "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"
+#define SEED   "K5UOYGC3OJ2WG4LX"
+#define SECRET "T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe"
 #define KEYS   "otp_seed = " SEED "\ntoken_secret = " SECRET "\n"
 
 /* Parse text that must fail; the message must contain `expect` and must
@@ -23,7 +23,7 @@ static void parse_fails(const char *text, size_t len, const char *expect)
     ck_assert_ptr_null(cfg);
     ck_assert_msg(strstr(err, expect) != NULL, "'%s' should contain '%s'", err, expect);
     ck_assert_msg(strstr(err, SECRET) == NULL && strstr(err, "SHORTSECRET") == NULL &&
-                      strstr(err, "XVGR73") == NULL,
+                      strstr(err, "K5UOYG") == NULL,
                   "error message leaks a secret: %s", err);
 }
 
@@ -34,7 +34,7 @@ START_TEST(test_parser_errors)
     char longline[2048];
 
     FAILS("colour = blue\n" KEYS, "t.conf:1: unknown key 'colour'");
-    FAILS(KEYS "otp_seed = XVGR73KMZH2M4XM1\n", "t.conf:3: otp_seed is not valid base32");
+    FAILS(KEYS "otp_seed = K5UOYGC3OJ2WG4L1\n", "t.conf:3: otp_seed is not valid base32");
     FAILS("otp_seed =\n" KEYS, "t.conf:1: empty otp_seed");
     FAILS("otp_seed = MZXW6YTB\n" KEYS, "t.conf:1: otp_seed decodes to 5 bytes");
     FAILS("otp_seed = " SEED "\ntoken_secret =\n", "t.conf:2: empty token_secret");
@@ -49,7 +49,7 @@ START_TEST(test_parser_errors)
     FAILS("window = 1x\n" KEYS, "window must be");
     FAILS("digits = 9\n" KEYS, "digits must be a number from 6 to 8");
     FAILS("interval = 0\n" KEYS, "interval must be");
-    FAILS("replay = relative/dir\n" KEYS, "replay must be an absolute directory or off");
+    FAILS("replay = relative/dir\n" KEYS, "replay must be an absolute directory, a redis:// URL or off");
     FAILS("[a.org]\nreplay = off\n" KEYS, "replay can only be set outside");
     FAILS("just words\n", "t.conf:1: expected key = value");
     FAILS("= value\n", "t.conf:1: missing key");
@@ -90,11 +90,94 @@ START_TEST(test_sections_inherit)
     /* the secret is the bytes as written, '=' and '#' included */
     ck_assert_str_eq(cfg->sections[0].secrets[0].text, "ANOTHERSECRET0123456789=#");
     ck_assert_str_eq(xt_config_replay_dir(cfg), XT_DEFAULT_REPLAY_DIR);
-    ck_assert_int_eq(xt_config_set_window(cfg, 11), XT_CONFIG);
-    ck_assert_int_eq(xt_config_set_window(cfg, 4), XT_OK);
+    ck_assert_int_eq(xt_config_set_window(cfg, 11, NULL, 0), XT_CONFIG);
+    ck_assert_int_eq(xt_config_set_window(cfg, 4, NULL, 0), XT_OK);
     ck_assert_int_eq(xt_config_domain_info(cfg, 1, &info), XT_OK);
     ck_assert_uint_eq(info.window, 4);
+    ck_assert_uint_eq(info.nonce_digits, 32);
     xt_config_free(cfg);
+}
+END_TEST
+
+/* The window override (PAM window=N) obeys the same lifetime rule as the
+ * file, and a refused override changes nothing. */
+START_TEST(test_window_override_lifetime)
+{
+    xt_config *cfg = unit_config(KEYS "[slow.org]\ninterval = 60\n");
+    struct xt_domain_info info;
+    char err[XT_ERR_MAX] = "";
+
+    ck_assert_int_eq(xt_config_set_window(cfg, 10, err, sizeof(err)), XT_CONFIG);
+    ck_assert_msg(strstr(err, "window=10 for [slow.org]: interval x (window + 1) = 660 s") != NULL,
+                  "%s", err);
+    ck_assert_int_eq(xt_config_domain_info(cfg, 0, &info), XT_OK);
+    ck_assert_uint_eq(info.window, 1);
+    ck_assert_int_eq(xt_config_set_window(cfg, 4, err, sizeof(err)), XT_OK);
+    ck_assert_int_eq(xt_config_domain_info(cfg, 0, &info), XT_OK);
+    ck_assert_uint_eq(info.window, 4);
+    xt_config_free(cfg);
+}
+END_TEST
+
+/* nonce_digits: global, per section (inherited), bounds. */
+START_TEST(test_nonce_digits)
+{
+    xt_config *cfg = unit_config("nonce_digits = 20\n" KEYS "[a.org]\n[b.org]\nnonce_digits = 40\n");
+    struct xt_domain_info info;
+
+    ck_assert_int_eq(xt_config_domain_info(cfg, 0, &info), XT_OK);
+    ck_assert_uint_eq(info.nonce_digits, 20);
+    ck_assert_int_eq(xt_config_domain_info(cfg, 1, &info), XT_OK);
+    ck_assert_uint_eq(info.nonce_digits, 40);
+    xt_config_free(cfg);
+    FAILS("nonce_digits = 15\n" KEYS, "t.conf:1: nonce_digits must be a number from 16 to 128");
+    FAILS("nonce_digits = 129\n" KEYS, "nonce_digits must be a number from 16 to 128");
+    FAILS("nonce_digits = 20\nnonce_digits = 20\n" KEYS, "nonce_digits given twice");
+}
+END_TEST
+
+/* A token may not outlive what every replay store keeps: interval x
+ * (window + 1) <= XT_LIFETIME_MAX, in every scope after inheritance. */
+START_TEST(test_lifetime_limit)
+{
+    xt_config *cfg = unit_config("window = 10\n" KEYS); /* 330 s: the limit */
+
+    xt_config_free(cfg);
+    FAILS("interval = 60\nwindow = 5\n" KEYS,
+          "t.conf: [*]: interval x (window + 1) = 360 s: a token would outlive the 330 s");
+    FAILS("interval = 3600\n" KEYS, "= 7200 s");
+    FAILS(KEYS "[a.org]\ninterval = 120\nwindow = 2\n", "t.conf: [a.org]: interval x");
+    /* a global scope without keys is checked through the sections it feeds */
+    FAILS("interval = 200\n[a.org]\n" KEYS, "[a.org]: interval x (window + 1) = 400 s");
+}
+END_TEST
+
+/* The example keys published in the seeds' documentation are refused in
+ * any scope, the seed in any case or padding, the secret in any case, and
+ * so is the example config's placeholder. */
+START_TEST(test_published_keys_refused)
+{
+    FAILS("otp_seed = XVGR73KMZH2M4XMY\ntoken_secret = " SECRET "\n",
+          "t.conf:1: otp_seed is the example seed published");
+    FAILS(KEYS "[a.org]\notp_seed = xvgr73kmzh2m4xmy====\n", "t.conf:4: otp_seed is the example");
+    FAILS("otp_seed = " SEED "\ntoken_secret = JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7\n",
+          "t.conf:2: token_secret is the example secret published");
+    FAILS("otp_seed = " SEED "\n[b.org]\ntoken_secret = jyxex4iqoeyfyq2s3mc5p4zt4sdhyea7\n",
+          "t.conf:3: token_secret is the example secret");
+    FAILS("otp_seed = " SEED "\ntoken_secret = <secret from xtoken keygen>\n",
+          "t.conf:2: token_secret is still a <placeholder>");
+}
+END_TEST
+
+/* A key typed without its '=' ("token_secret: <value with =>") must not
+ * echo the value: only a key-shaped name is ever quoted. */
+START_TEST(test_no_value_in_messages)
+{
+    FAILS("otp_seed = " SEED "\ntoken_secret: " SECRET "=tail\n",
+          "t.conf:2: malformed line (expected key = value)");
+    FAILS("otp_seed = " SEED "\nTOKEN_SECRET = " SECRET "\n", "t.conf:2: malformed line");
+    FAILS("a_key_name_that_is_longer_than_32_chars = 1\n" KEYS, "t.conf:1: malformed line");
+    FAILS("colour_x = blue\n" KEYS, "t.conf:1: unknown key 'colour_x'");
 }
 END_TEST
 
@@ -203,6 +286,11 @@ Suite *config_suite(void)
 
     tcase_add_test(tc, test_parser_errors);
     tcase_add_test(tc, test_sections_inherit);
+    tcase_add_test(tc, test_window_override_lifetime);
+    tcase_add_test(tc, test_nonce_digits);
+    tcase_add_test(tc, test_lifetime_limit);
+    tcase_add_test(tc, test_published_keys_refused);
+    tcase_add_test(tc, test_no_value_in_messages);
     tcase_add_test(tc, test_sections_only);
     tcase_add_test(tc, test_base32);
     tcase_add_test(tc, test_parse_uint_and_classes);

@@ -7,12 +7,13 @@
 #include "internal.h"
 #include "unit.h"
 
-#define SEED   "XVGR73KMZH2M4XMY"
-#define SECRET "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"
+#define SEED   "K5UOYGC3OJ2WG4LX"
+#define SECRET "T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe"
 #define JID    "alice@example.org"
 #define T0     1700000000 /* step 56666666 starts at 1699999980 */
 
-static const char basic_conf[] = "otp_seed = " SEED "\ntoken_secret = " SECRET "\n";
+#define KEYS "otp_seed = " SEED "\ntoken_secret = " SECRET "\n"
+static const char basic_conf[] = KEYS;
 
 static int verify_str(const xt_config *cfg, const char *jid, const char *token, time_t now)
 {
@@ -40,19 +41,20 @@ START_TEST(test_rfc6238_vectors)
 }
 END_TEST
 
-/* Tokens minted by the seed's recipe (pyotp + hmac, Python 3) at fixed
- * times, with a 32-digit, a 32-digit and an empty nonce. */
+/* Tokens minted by the seed's recipe (pyotp + hmac, Python 3, tests/interop/
+ * mint.py) at fixed times, with 32-digit nonces. */
 START_TEST(test_pyotp_vectors)
 {
     static const struct {
         time_t t;
         const char *token;
     } vectors[] = {
-        {1700000000, "8095230973019946620417286654028874231107 "
-                     "93mOIaCdSYEN/EyPoy+0QemiAw2Kc9Qe2ijQfHSQKDM="},
-        {1234567890, "8624826111111111111111111111111111111111 "
-                     "BzH42MPpk/b+FIS39YITEk7/UI460CEKYMjF8VotcLo="},
-        {1999999999, "25399201 3ktudGXceAyMDYItbsHjDpbOqN7fWAY6rzMs4oEvwzA="},
+        {1700000000, "0984684730973019946620417286654028874231 "
+                     "qtsyMyx3BHbioRrSYn8kOU6ZYxC26wr9K3vb+ifqE3M="},
+        {1234567890, "8063752111111111111111111111111111111111 "
+                     "bRjqoNqEPfocGUrccS2qt+THcqNdyX737EBKn3ZVxY0="},
+        {1999999999, "5809063339817265403918273645091827364509 "
+                     "aS0FA6AAQp36k7o2ExOV+VRoFtb/ismTFRRhPZR3NdY="},
     };
     xt_config *cfg = unit_config(basic_conf);
 
@@ -61,6 +63,61 @@ START_TEST(test_pyotp_vectors)
         ck_assert_int_eq(verify_str(cfg, "bob@example.org", vectors[i].token, vectors[i].t),
                          XT_BAD_SIGNATURE);
     }
+    xt_config_free(cfg);
+}
+END_TEST
+
+/* The nonce has one fixed length (nonce_digits, default 32): with any
+ * length accepted, the signed OTP NONCE JID would let digits move between
+ * the nonce and a localpart that starts with digits. */
+START_TEST(test_nonce_length)
+{
+    /* pyotp-minted: a 20-digit nonce, and a numeric localpart */
+    const char *n20 = "0984684712345678901234567890 XzrFB7HgLaUMy5cdbqls2nebr8L29LElqsnWLT+I3FU=";
+    const char *numeric = "0984684712345678901234567890123456789012 "
+                          "k+NAw0m6u/gS6tss6mk4QiX3tuDAZHw+pKcizJ9LSgU=";
+    xt_config *cfg = unit_config(basic_conf);
+    xt_config *cfg20 = unit_config("nonce_digits = 20\n" KEYS);
+    char token[XT_TOKEN_MAX + 1];
+
+    ck_assert_int_eq(verify_str(cfg, "5551234@example.org", numeric, T0), XT_OK);
+    ck_assert_int_eq(verify_str(cfg, JID, n20, T0), XT_MALFORMED);
+    ck_assert_int_eq(verify_str(cfg20, JID, n20, T0), XT_OK);
+    ck_assert_int_eq(verify_str(cfg20, "5551234@example.org", numeric, T0), XT_MALFORMED);
+    /* xt_issue writes the configured length */
+    ck_assert_int_eq(xt_issue(cfg20, JID, T0, token, sizeof(token)), XT_OK);
+    ck_assert_int_eq(token[8 + 20], ' ');
+    ck_assert_int_eq(verify_str(cfg20, JID, token, T0), XT_OK);
+    /* the reference accepts an empty nonce; we do not */
+    ck_assert_int_eq(verify_str(cfg, JID, "09846847 qtsyMyx3BHbioRrSYn8kOU6ZYxC26wr9K3vb+ifqE3M=", T0),
+                     XT_MALFORMED);
+    xt_config_free(cfg);
+    xt_config_free(cfg20);
+}
+END_TEST
+
+/* The forgeries the fixed length stops, in both directions: a token of
+ * "1alice" re-read as one of "alice" with the digit moved into the nonce,
+ * and a token of "bob" whose nonce ends in "12" re-read as one of "12bob". */
+START_TEST(test_shifted_digit_forgeries)
+{
+    xt_config *cfg = unit_config(basic_conf);
+    char token[XT_TOKEN_MAX + 1], forged[XT_TOKEN_MAX + 1];
+    const char *sig;
+
+    ck_assert_int_eq(xt_issue(cfg, "1alice@example.org", T0, token, sizeof(token)), XT_OK);
+    ck_assert_int_eq(verify_str(cfg, "1alice@example.org", token, T0), XT_OK);
+    sig = strchr(token, ' ') + 1;
+    snprintf(forged, sizeof(forged), "%.40s1 %s", token, sig); /* the digit into the nonce */
+    ck_assert_int_eq(verify_str(cfg, JID, forged, T0), XT_MALFORMED);
+
+    do /* a nonce of bob's that ends in 12 */
+        ck_assert_int_eq(xt_issue(cfg, "bob@example.org", T0, token, sizeof(token)), XT_OK);
+    while (strncmp(token + 38, "12", 2) != 0);
+    sig = strchr(token, ' ') + 1;
+    snprintf(forged, sizeof(forged), "%.38s %s", token, sig); /* "12" cut into the localpart */
+    ck_assert_int_eq(verify_str(cfg, "12bob@example.org", forged, T0), XT_MALFORMED);
+    ck_assert_int_eq(verify_str(cfg, "bob@example.org", token, T0), XT_OK);
     xt_config_free(cfg);
 }
 END_TEST
@@ -74,15 +131,15 @@ START_TEST(test_secret_lengths)
         const char *secret, *token;
     } vectors[] = {
         {"KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK",
-         "8095230955555555555555555555555555555555 "
-         "nGooMls+N84rxTd+bd0YN3RnbLzLfOQf26AD4lxIETQ="},
+         "0984684755555555555555555555555555555555 "
+         "SpMvqrHSNB2wfgZXh+SsCyGblQ5JLkiNcmnzk11Bdqg="},
         {"LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL",
-         "8095230955555555555555555555555555555555 "
-         "k0mpWU/N+8Yza//UMyOF3f9wpmOqVEIYbyiBx4FbdmE="},
+         "0984684755555555555555555555555555555555 "
+         "HTT24f1zzK7MXKhaKBRLT3ZBbQmqeYCrYhSQ1YkMxZo="},
         {"a long token secret with spaces, = signs and # marks that is way over one SHA-256 "
          "block",
-         "8095230955555555555555555555555555555555 "
-         "mIWmtsRBL0B43mKhxcaW9gKACv77ZEpQcBvLjspjBdk="},
+         "0984684755555555555555555555555555555555 "
+         "rexS9Lh9ulq+nt/rKkFRi3eIBXxGJ/9MvWjc6AUnlgU="},
     };
     char conf[512];
 
@@ -323,6 +380,8 @@ Suite *token_suite(void)
 
     tcase_add_test(tc, test_rfc6238_vectors);
     tcase_add_test(tc, test_pyotp_vectors);
+    tcase_add_test(tc, test_nonce_length);
+    tcase_add_test(tc, test_shifted_digit_forgeries);
     tcase_add_test(tc, test_secret_lengths);
     tcase_add_test(tc, test_issue_verify_roundtrip);
     tcase_add_test(tc, test_malformed);

@@ -4,7 +4,7 @@
 
 #include "unit.h"
 
-#define KEYS "otp_seed = XVGR73KMZH2M4XMY\ntoken_secret = JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7\n"
+#define KEYS "otp_seed = K5UOYGC3OJ2WG4LX\ntoken_secret = T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe\n"
 
 START_TEST(test_jid_make)
 {

@@ -20,9 +20,9 @@ import refcheck  # noqa: E402
 
 XTOKEN = os.environ.get("XTOKEN") or os.path.join(ROOT, "build", "xtoken")
 
-# The reference README's example values: fine for tests, never for use.
-SEED = "XVGR73KMZH2M4XMY"
-SECRET = "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"
+# Test keys (the published example keys are refused by the config parser).
+SEED = "K5UOYGC3OJ2WG4LX"
+SECRET = "T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe"
 SEED2 = "E3W374VRSFO4NVKEWMDJBF5SC6A7IRG2"
 SECRET2 = "KHLO5N3OGXIIC3GK7DGVR5SJNAEOAO34"
 DOMAIN = "localhost"

@@ -1,0 +1,129 @@
+/* xtoken doctor: the replay directory. The store (shared/replay.c) wants a
+ * real directory owned by root or its user, not group/other-writable unless
+ * sticky, and creates DIR/<uid>.store 0600 for each service user: the
+ * package's /run/pam_xtoken is root:root 1733 from tmpfiles.d. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "doctor.h"
+
+#define TMPFILES_ENTRY "/usr/lib/tmpfiles.d/libpam-xtoken.conf"
+
+static void report_missing(struct doctor *d, const char *area, const char *dir)
+{
+    if (strcmp(dir, XT_DEFAULT_REPLAY_DIR) == 0 && doc_exists(d, TMPFILES_ENTRY))
+        doc_report(d, DOC_WARN, area,
+                   "%s is missing (created at boot from " TMPFILES_ENTRY "); fix: "
+                   "systemd-tmpfiles --create " TMPFILES_ENTRY,
+                   dir);
+    else
+        doc_report(d, DOC_FAIL, area,
+                   "%s is missing: the first service to log someone in creates it 0700 for "
+                   "itself and every other service user is refused; fix: mkdir -m 1733 %s, and "
+                   "the line 'd %s 1733 root root -' in /etc/tmpfiles.d/pam_xtoken.conf so it "
+                   "comes back at boot",
+                   dir, dir, dir);
+}
+
+/* The directory itself, as the store checks it. 1 usable, 0 after a FAIL. */
+static int check_dir(struct doctor *d, const char *area, const char *dir, struct stat *st)
+{
+    char full[DOC_PATH_MAX], shown[DOC_NAME_MAX];
+
+    doc_describe(d, dir, shown, sizeof shown);
+    if (doc_path(d, dir, full, sizeof full) != 0 || lstat(full, st) != 0) {
+        report_missing(d, area, dir);
+        return 0;
+    }
+    if (!S_ISDIR(st->st_mode)) {
+        doc_report(d, DOC_FAIL, area,
+                   "%s is not a directory (or is a symlink): every login is refused (replay "
+                   "store unusable); fix: rm %s; mkdir -m 1733 %s",
+                   dir, dir, dir);
+        return 0;
+    }
+    if ((st->st_mode & 022) && !(st->st_mode & S_ISVTX)) {
+        doc_report(d, DOC_FAIL, area,
+                   "%s (%s) is group/other-writable without the sticky bit: the store refuses "
+                   "it, every login is refused; fix: chmod 1733 %s",
+                   dir, shown, dir);
+        return 0;
+    }
+    return 1;
+}
+
+/* Can this service user keep its store in dir? */
+static void check_user(struct doctor *d, const char *area, const char *dir,
+                       const struct stat *dst, const char *name)
+{
+    char store[DOC_PATH_MAX], full[DOC_PATH_MAX], shown[DOC_NAME_MAX];
+    struct doc_user u;
+    struct stat st;
+
+    if (doc_user_lookup(d, name, &u) != 0)
+        return; /* reported with the config */
+    if (dst->st_uid != 0 && dst->st_uid != u.uid) {
+        doc_describe(d, dir, shown, sizeof shown);
+        doc_report(d, DOC_FAIL, area,
+                   "%s (%s) is owned by another user: the store refuses it when run as %s; fix: "
+                   "chown root:root %s; chmod 1733 %s",
+                   dir, shown, name, dir, dir);
+        return;
+    }
+    snprintf(store, sizeof store, "%s/%u.store", dir, (unsigned)u.uid);
+    if (doc_path(d, store, full, sizeof full) == 0 && lstat(full, &st) == 0) {
+        doc_describe(d, store, shown, sizeof shown);
+        if (!S_ISREG(st.st_mode) || st.st_uid != u.uid || (st.st_mode & 077))
+            doc_report(d, DOC_FAIL, area,
+                       "%s's store %s is %s, not a 0600 file of its own: every login is "
+                       "refused; fix: rm %s (the service creates it again)",
+                       name, store, shown, store);
+        return;
+    }
+    if (doc_permits(d, &u, dir, 3) != 1) {
+        doc_describe(d, dir, shown, sizeof shown);
+        doc_report(d, DOC_FAIL, area,
+                   "user %s cannot create its store in %s (%s): every login is refused; fix: "
+                   "chmod 1733 %s",
+                   name, dir, shown, dir);
+    }
+}
+
+void doc_check_replay(struct doctor *d, const char *config, const xt_config *cfg)
+{
+    const char *dir = xt_config_replay_dir(cfg);
+    char area[DOC_PATH_MAX + 16], shown[DOC_NAME_MAX];
+    unsigned fails = d->n_fail;
+    struct stat st;
+
+    snprintf(area, sizeof area, "replay (%s)", config);
+    if (dir == NULL) {
+        doc_report(d, DOC_FAIL, area,
+                   "replay = off: a used token logs in again as long as it is fresh; fix: "
+                   "remove the line 'replay = off' from %s (default " XT_DEFAULT_REPLAY_DIR ")",
+                   config);
+        return;
+    }
+    if (dir[0] != '/') {
+        doc_report(d, DOC_OK, area, "store %s (check-config tests it)", dir);
+        return;
+    }
+    if (!check_dir(d, area, dir, &st))
+        return;
+    for (size_t i = 0; i < d->n_uses; i++) {
+        size_t j = 0;
+        if (strcmp(d->uses[i].config, config) != 0)
+            continue;
+        while (j < i && (strcmp(d->uses[j].config, config) != 0 ||
+                         strcmp(d->uses[j].user, d->uses[i].user) != 0))
+            j++;
+        if (j == i) /* each user once */
+            check_user(d, area, dir, &st, d->uses[i].user);
+    }
+    if (d->n_fail == fails) {
+        doc_describe(d, dir, shown, sizeof shown);
+        doc_report(d, DOC_OK, area, "%s (%s): each service user keeps its own store there", dir,
+                   shown);
+    }
+}
