@@ -520,7 +520,7 @@ class Faults(ClusterCase):
             for answer in answers:
                 rc, err = verify(conf, token())
                 self.assertEqual(rc, 2, (answer[:20], err))
-                self.assertIn("replay store: redis unix:", err)
+                self.assertIn("xtoken: verify: redis unix:", err)
             ext = Extauth(self, conf)
             for answer in answers:
                 self.assertEqual(ext.ask("auth:alice:example.org:" + token()), 0, answer[:20])
