@@ -13,7 +13,7 @@ BUILD    ?= build
 PREFIX   ?= /usr
 DESTDIR  ?=
 
-PKGS      := pam openssl liboath
+PKGS      := pam openssl liboath hiredis
 CHECK_PKG := check
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \

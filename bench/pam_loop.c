@@ -6,8 +6,9 @@
  *
  *   pam_loop CONFDIR SERVICE USER TOKENFILE COUNT
  *
- * Prints "<count> <CPU seconds>" on stdout; exit 0 only if every round trip
- * returned PAM_SUCCESS. */
+ * Prints "<count> <CPU seconds> <wall seconds>" on stdout (wall clock for a
+ * module that waits on a server, e.g. the replay store on Redis); exit 0
+ * only if every round trip returned PAM_SUCCESS. */
 #include <security/pam_appl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,8 @@ int main(int argc, char **argv)
     struct conv_state state = {NULL};
     struct pam_conv conv = {answer_prompts, &state};
     double start = now_s();
+    struct timespec wall0, wall1;
+    clock_gettime(CLOCK_MONOTONIC, &wall0);
     for (size_t i = 0; i < want; i++) {
         pam_handle_t *pamh = NULL;
         state.password = tokens[i % have];
@@ -100,7 +103,9 @@ int main(int argc, char **argv)
             pam_end(pamh, rc);
     }
     double elapsed = now_s() - start;
-    printf("%zu %.6f\n", want, elapsed);
+    clock_gettime(CLOCK_MONOTONIC, &wall1);
+    printf("%zu %.6f %.6f\n", want, elapsed,
+           (double)(wall1.tv_sec - wall0.tv_sec) + (double)(wall1.tv_nsec - wall0.tv_nsec) / 1e9);
     for (size_t i = 0; i < have; i++)
         free(tokens[i]);
     free(tokens);

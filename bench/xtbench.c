@@ -7,12 +7,21 @@
  * (pyotp + hmac), full PAM round trips through pam_xtoken.so and through
  * pam_permit.so, and ejabberd extauth over a pipe pair through
  * `xtoken extauth`, through a responder that does no work (the IPC limit)
- * and through a reference Python helper. Prints a table, then one line per
+ * and through a reference Python helper. Then the replay store on Redis: a
+ * redis-server from Debian started here on 127.0.0.1 (free port,
+ * requirepass, its own directory, killed by pid at the end), verify/s
+ * through one long-lived handle next to a plain PING round trip from
+ * hiredis's own client, extauth requests/s and PAM round trips/s with the
+ * store on Redis (wall clock: the server's time is part of the cost).
+ * Prints a table, then one line per
  * figure: "bench NAME VALUE UNIT". Exit 0 when every measurement ran and
  * every answer was right (targets missed are reported, not fatal); 1 when a
  * token was refused or a helper misbehaved; 2 on a setup error. */
 #include <errno.h>
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -48,6 +57,7 @@ struct sizes {
     size_t verify_n, verify_pool, replay_n, python_verify_n, pam_n;
     size_t extauth_n, limit_n, python_extauth_n, warmup_n;
     int rounds;
+    size_t redis_n, redis_pam_n;
 };
 
 struct figure {
@@ -58,10 +68,11 @@ struct figure {
     int met;            /* 1 met, 0 missed, -1 no target */
 };
 
-#define MAX_FIGURES 32
+#define MAX_FIGURES 48
 static struct figure figures[MAX_FIGURES];
 static size_t n_figures;
 static char tmp_dir[] = "/tmp/xtbench.XXXXXX";
+static pid_t redis_pid = -1; /* the redis-server we started, killed by pid */
 
 static void add_figure(const char *name, double value, const char *unit, const char *target,
                        int met)
@@ -91,6 +102,8 @@ static void die(int code, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+    if (redis_pid > 0)
+        kill(redis_pid, SIGKILL);
     if (strchr(tmp_dir, 'X') == NULL)
         remove_tree(tmp_dir);
     exit(code);
@@ -543,6 +556,246 @@ static struct extauth_all bench_extauth(const struct options *o, const xt_config
     return all;
 }
 
+/* ---- the replay store on Redis ---------------------------------------- */
+
+struct redis_server {
+    int port;
+    char password[33];
+};
+
+static int free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+        die(2, "cannot find a free port: %s", strerror(errno));
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* hiredis's own blocking client, authenticated: the reference. NULL if the
+ * server does not answer (yet). */
+static redisContext *redis_client(const struct redis_server *rs)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", rs->port, tv);
+    redisReply *reply;
+    if (c == NULL || c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    reply = redisCommand(c, "AUTH %s", rs->password);
+    if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
+        freeReplyObject(reply);
+        redisFree(c);
+        return NULL;
+    }
+    freeReplyObject(reply);
+    return c;
+}
+
+/* redis-server from Debian on 127.0.0.1:<free port> with a random
+ * requirepass in its config file, in tmp_dir/redis. */
+static void start_redis(struct redis_server *rs)
+{
+    char *dir = path_join(tmp_dir, "redis"), *conf = path_join(dir, "redis.conf");
+    char text[1024];
+    if (mkdir(dir, 0700) != 0)
+        die(2, "%s: %s", dir, strerror(errno));
+    rs->port = free_port();
+    if (xt_random_base32(rs->password, sizeof(rs->password) - 1) != XT_OK)
+        die(2, "no random password");
+    rs->password[sizeof(rs->password) - 1] = '\0';
+    snprintf(text, sizeof(text),
+             "bind 127.0.0.1\nport %d\ndir %s\nrequirepass %s\nsave \"\"\nappendonly no\n"
+             "logfile %s/redis.log\nmaxmemory-policy noeviction\n",
+             rs->port, dir, rs->password, dir);
+    write_file(conf, 0600, text);
+    redis_pid = fork();
+    if (redis_pid < 0)
+        die(2, "fork: %s", strerror(errno));
+    if (redis_pid == 0) {
+        setsid();
+        execlp("redis-server", "redis-server", conf, (char *)NULL);
+        fprintf(stderr, "xtbench: cannot run redis-server (tests/install-deps.sh cluster): %s\n",
+                strerror(errno));
+        _exit(127);
+    }
+    for (int i = 0;; i++) {
+        redisContext *c = redis_client(rs);
+        struct timespec pause = {0, 50000000};
+        if (c != NULL) {
+            redisFree(c);
+            break;
+        }
+        if (i == 200 || waitpid(redis_pid, NULL, WNOHANG) != 0)
+            die(2, "redis-server did not start (log in %s)", dir);
+        nanosleep(&pause, NULL);
+    }
+    free(conf);
+    free(dir);
+}
+
+static void stop_redis(void)
+{
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGKILL);
+        waitpid(redis_pid, NULL, 0);
+    }
+    redis_pid = -1;
+}
+
+static char *write_redis_config(const char *name, const struct redis_server *rs)
+{
+    char text[1024];
+    char *path = path_join(tmp_dir, name);
+    snprintf(text, sizeof(text),
+             "# xtbench throwaway config\notp_seed = %s\ntoken_secret = %s\nwindow = 1\n"
+             "replay = redis://127.0.0.1:%d/0\nredis_password = %s\n",
+             BENCH_SEED, BENCH_SECRET, rs->port, rs->password);
+    write_file(path, 0600, text);
+    return path;
+}
+
+/* Wall-clock ns of one PING round trip through hiredis's blocking API
+ * and of one xt_verify through one long-lived Redis handle (every token a
+ * first use), measured in alternating chunks so that both see the same
+ * load on this shared machine. The first PING and the first verify (which
+ * connects) are not timed. */
+static void time_redis_pair(const struct redis_server *rs, const xt_config *cfg,
+                            const xt_config *cfg_redis, size_t n, double *ping_ns,
+                            double *verify_ns)
+{
+    const size_t chunks = 10, per = n / chunks;
+    redisContext *c = redis_client(rs);
+    xt_replay *replay = NULL;
+    uint64_t ping_total = 0, verify_total = 0;
+    size_t next = 1;
+    char *pool;
+    int rc;
+    if (c == NULL || xt_replay_open(cfg_redis, &replay) != XT_OK)
+        die(2, "cannot reach redis-server");
+    wait_for_step_room(6);
+    pool = mint_pool(cfg, per * chunks + 1);
+    rc = xt_verify(cfg_redis, replay, BENCH_JID, pool, strlen(pool), time(NULL));
+    if (rc != XT_OK)
+        die(1, "Redis store: %s: %s", xt_strerror(rc), xt_replay_error(replay));
+    freeReplyObject(redisCommand(c, "PING"));
+    for (size_t k = 0; k < chunks; k++) {
+        uint64_t t0 = now_ns();
+        for (size_t i = 0; i < per; i++) {
+            redisReply *reply = redisCommand(c, "PING");
+            if (reply == NULL || reply->type != REDIS_REPLY_STATUS ||
+                strcmp(reply->str, "PONG") != 0)
+                die(1, "PING not answered PONG");
+            freeReplyObject(reply);
+        }
+        uint64_t t1 = now_ns();
+        for (size_t i = 0; i < per; i++, next++) {
+            const char *token = pool + next * TOKEN_SLOT;
+            rc = xt_verify(cfg_redis, replay, BENCH_JID, token, strlen(token), time(NULL));
+            if (rc != XT_OK)
+                die(1, "Redis store refused bench token %zu: %s: %s", next, xt_strerror(rc),
+                    xt_replay_error(replay));
+        }
+        ping_total += t1 - t0;
+        verify_total += now_ns() - t1;
+    }
+    rc = xt_verify(cfg_redis, replay, BENCH_JID, pool, strlen(pool), time(NULL));
+    if (rc != XT_REPLAYED)
+        die(1, "Redis store: a used token was not refused: %s", xt_strerror(rc));
+    *ping_ns = (double)ping_total / (double)(per * chunks);
+    *verify_ns = (double)verify_total / (double)(per * chunks);
+    xt_replay_free(replay);
+    redisFree(c);
+    free(pool);
+}
+
+/* Rate from a pam_loop line's third field (wall seconds). */
+static double run_wall_rate(char *const argv[])
+{
+    char out[256], *end = NULL;
+    int rc = run_capture(argv, out, sizeof(out));
+    double count = strtod(out, &end), wall;
+    strtod(end, &end);
+    wall = strtod(end, NULL);
+    if (rc != 0 || count <= 0 || wall <= 0)
+        die(1, "%s failed (exit %d)", argv[0], rc);
+    return count / wall;
+}
+
+struct redis_rates {
+    double ping_ns, verify_ns, bound_per_s;
+    struct extauth_result extauth;
+    double pam_per_s, permit_per_s;
+};
+
+static struct redis_rates bench_redis(const struct options *o, const xt_config *cfg,
+                                      double verify_per_s, const struct sizes *sz)
+{
+    struct redis_rates res;
+    struct redis_server rs;
+    double ping[9] = {0}, verify[9] = {0}, pam[9] = {0}, permit[9] = {0};
+    char *conf, *xtoken = path_join(o->build_dir, "xtoken"), *confdir;
+    char *module = path_join(o->build_dir, "pam_xtoken.so"), *loop;
+    char sub[] = "extauth", conf_opt[] = "--config", count[32], user[] = BENCH_JID;
+    char svc_redis[] = "xtbench-redis", svc_permit[] = "xtbench-permit2", line[1024], path[1024];
+    xt_config *cfg_redis;
+    start_redis(&rs);
+    conf = write_redis_config("redis.conf", &rs);
+    cfg_redis = load_config(conf);
+    for (int r = 0; r < sz->rounds; r++)
+        time_redis_pair(&rs, cfg, cfg_redis, sz->redis_n, &ping[r], &verify[r]);
+    res.ping_ns = median(ping, sz->rounds);
+    res.verify_ns = median(verify, sz->rounds);
+    res.bound_per_s = 1e9 / (1e9 / verify_per_s + res.ping_ns);
+    /* extauth: distinct fresh tokens, each accepted (first use) */
+    {
+        char *argv_xt[] = {xtoken, sub, conf_opt, conf, NULL};
+        char *pool;
+        struct frame *frames;
+        wait_for_step_room(10);
+        pool = mint_pool(cfg, sz->redis_n);
+        frames = build_frames(pool, sz->redis_n);
+        res.extauth = run_extauth(argv_xt, frames, sz->redis_n, 0);
+        free(frames);
+        free(pool);
+    }
+    /* PAM: a connection per authentication, against pam_permit.so */
+    confdir = path_join(tmp_dir, "pam-redis.d");
+    loop = path_join(o->build_dir, "bench/pam_loop");
+    if (mkdir(confdir, 0700) != 0)
+        die(2, "%s: %s", confdir, strerror(errno));
+    snprintf(line, sizeof(line), "auth required %s conf=%s users=any\n", module, conf);
+    snprintf(path, sizeof(path), "%s/%s", confdir, svc_redis);
+    write_file(path, 0644, line);
+    snprintf(path, sizeof(path), "%s/%s", confdir, svc_permit);
+    write_file(path, 0644, "auth required pam_permit.so\n");
+    snprintf(count, sizeof(count), "%zu", sz->redis_pam_n);
+    for (int r = 0; r < sz->rounds; r++) {
+        char *pool = mint_pool(cfg, sz->redis_pam_n);
+        char *file = write_token_file("pam-redis.tokens", pool, sz->redis_pam_n);
+        char *argv_permit[] = {loop, confdir, svc_permit, user, file, count, NULL};
+        char *argv_redis[] = {loop, confdir, svc_redis, user, file, count, NULL};
+        permit[r] = run_wall_rate(argv_permit);
+        pam[r] = run_wall_rate(argv_redis);
+        free(pool);
+        free(file);
+    }
+    res.pam_per_s = median(pam, sz->rounds);
+    res.permit_per_s = median(permit, sz->rounds);
+    xt_config_free(cfg_redis);
+    stop_redis();
+    free(conf);
+    free(xtoken);
+    free(confdir);
+    free(module);
+    free(loop);
+    return res;
+}
+
 /* ---- report ------------------------------------------------------------- */
 
 static void print_report(void)
@@ -586,8 +839,9 @@ int main(int argc, char **argv)
     static char default_build[] = "build", default_scripts[] = "bench",
                 default_python[] = "/usr/bin/python3";
     struct options o = {default_build, default_scripts, default_python, 0};
-    struct sizes full = {1000000, 10000, 50000, 20000, 3000, 100000, 100000, 30000, 1000, 3};
-    struct sizes quick = {50000, 1000, 2000, 1000, 200, 2000, 2000, 1000, 100, 1};
+    struct sizes full = {1000000, 10000, 50000, 20000, 3000, 100000, 100000, 30000, 1000, 3,
+                         20000, 2000};
+    struct sizes quick = {50000, 1000, 2000, 1000, 200, 2000, 2000, 1000, 100, 1, 2000, 200};
     parse_args(argc, argv, &o);
     const struct sizes *sz = o.quick ? &quick : &full;
     o.build_dir = absolute(o.build_dir);
@@ -610,6 +864,8 @@ int main(int argc, char **argv)
     struct pam_rates pam = bench_pam(&o, cfg, conf_on, sz);
     fprintf(stderr, "xtbench: extauth...\n");
     struct extauth_all ext = bench_extauth(&o, cfg, conf_off, sz);
+    fprintf(stderr, "xtbench: replay store on Redis...\n");
+    struct redis_rates rd = bench_redis(&o, cfg, verify, sz);
 
     double overhead = (verify / verify_replay - 1) * 100;
     add_figure("verify_per_s", verify, "1/s", ">= 500000", verify >= 500000);
@@ -638,6 +894,16 @@ int main(int argc, char **argv)
     add_figure("extauth_anon_rss_kib", (double)ext.xtoken.anon_kib, "KiB", "", -1);
     add_figure("openssl_floor_rss_kib", (double)ext.floor_kib, "KiB", "", -1);
     add_figure("python_extauth_rss_kib", (double)ext.python.rss_kib, "KiB", "", -1);
+    double verify_redis = 1e9 / rd.verify_ns, vs_bound = verify_redis / rd.bound_per_s;
+    add_figure("redis_ping_us", rd.ping_ns / 1e3, "us", "", -1);
+    add_figure("verify_redis_per_s", verify_redis, "1/s", "", -1);
+    add_figure("verify_redis_bound_per_s", rd.bound_per_s, "1/s", "", -1);
+    add_figure("verify_redis_vs_bound", vs_bound, "x", ">= 0.8", vs_bound >= 0.8);
+    add_figure("extauth_redis_req_per_s", rd.extauth.req_per_s, "1/s", "", -1);
+    add_figure("extauth_redis_p99_us", rd.extauth.p99_us, "us", "", -1);
+    add_figure("pam_redis_per_s", rd.pam_per_s, "1/s", "", -1);
+    add_figure("pam_permit_wall_per_s", rd.permit_per_s, "1/s", "", -1);
+    add_figure("pam_redis_vs_permit", rd.pam_per_s / rd.permit_per_s, "x", "", -1);
     print_report();
 
     xt_config_free(cfg);

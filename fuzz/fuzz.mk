@@ -13,7 +13,7 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:shared/%.c=$(FUZZ_DIR)/obj/shared/%.o)
 
 # extauth links the tool's code without main.c (as XTOKEN_CORE_SRCS in
 # xtoken/xtoken.mk, which is included after this file).
-FUZZ_TARGETS := verify config replay extauth
+FUZZ_TARGETS := verify config replay extauth redis
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 # (doctor*.c, reached from main.c only, would drag in libyaml and Lua.)
 FUZZ_XTOKEN_SRCS := $(filter-out xtoken/main.c xtoken/doctor%.c,$(wildcard xtoken/*.c))

@@ -105,7 +105,7 @@ static int prepare(pam_handle_t *pamh, int argc, const char **argv, struct xt_pa
 static int check_token(pam_handle_t *pamh, const struct xt_pam_args *args, const xt_config *cfg,
                        const char *jid)
 {
-    const char *token = NULL, *dir = xt_config_replay_dir(cfg);
+    const char *token = NULL;
     xt_replay *replay = NULL;
     struct xt_detail detail;
     char why[XT_ERR_MAX];
@@ -121,7 +121,9 @@ static int check_token(pam_handle_t *pamh, const struct xt_pam_args *args, const
     len = strnlen(token, XT_TOKEN_MAX + 1);
     if (len > XT_TOKEN_MAX)
         return report(pamh, args, jid, XT_MALFORMED, NULL, NULL);
-    if (!args->noreplay && dir != NULL && xt_replay_new(dir, &replay) != XT_OK)
+    /* a Redis store connects at its first use and closes with the handle:
+     * one connection per authentication, within redis_timeout_ms */
+    if (!args->noreplay && xt_replay_open(cfg, &replay) != XT_OK)
         return report(pamh, args, jid, XT_NOMEM, NULL, NULL);
     status = xt_verify_detail(cfg, replay, jid, token, len, time(NULL), &detail);
     retval = report(pamh, args, jid, status, replay ? xt_replay_error(replay) : NULL,

@@ -76,6 +76,7 @@ void xt_config_free(xt_config *cfg)
     free(cfg->sections);
     scope_clear(&cfg->global);
     free(cfg->replay_dir);
+    xt_redis_settings_clear(&cfg->redis);
     free(cfg);
 }
 
@@ -161,8 +162,15 @@ static int set_replay(struct parser *p, const char *value)
     p->cfg->replay_dir = NULL;
     if (strcmp(value, "off") == 0)
         return XT_OK;
-    if (value[0] != '/')
-        return perr(p, "replay must be an absolute directory or off");
+    if (xt_redis_is_url(value)) {
+        const char *why = "";
+        int rc = xt_redis_settings_url(&p->cfg->redis, value, &why);
+
+        if (rc != XT_OK)
+            return rc == XT_CONFIG ? perr(p, "%s", why) : rc;
+    } else if (value[0] != '/') {
+        return perr(p, "replay must be an absolute directory, a redis:// URL or off");
+    }
     p->cfg->replay_dir = strdup(value);
     return p->cfg->replay_dir ? XT_OK : XT_NOMEM;
 }
@@ -173,6 +181,18 @@ static int set_number(struct parser *p, const char *key, const char *value, unsi
     if (!xt_parse_uint(value, min, max, out))
         return perr(p, "%s must be a number from %u to %u", key, min, max);
     return XT_OK;
+}
+
+/* redis_password, redis_user, redis_timeout_ms: global, once each. */
+static int set_redis(struct parser *p, const char *key, const char *value)
+{
+    const char *why = "";
+    int rc;
+
+    if (p->scope != &p->cfg->global)
+        return perr(p, "%s can only be set outside [domain] sections", key);
+    rc = xt_redis_settings_key(&p->cfg->redis, key, value, &why);
+    return rc == XT_CONFIG ? perr(p, "%s", why) : rc;
 }
 
 /* 1 if text could be a key name ([a-z_]{1,32}): only then may a message
@@ -200,6 +220,8 @@ static int parse_key(struct parser *p, const char *key, const char *value)
     struct xt_scope *s = p->scope;
     size_t i;
 
+    if (xt_redis_is_key(key))
+        return set_redis(p, key, value);
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         if (strcmp(key, keys[i].key) == 0)
             break;
@@ -406,6 +428,12 @@ static int finish(struct parser *p)
 {
     xt_config *cfg = p->cfg;
     struct xt_scope *g = &cfg->global;
+    const char *why = "";
+
+    if (xt_redis_settings_finish(&cfg->redis, &why) != XT_OK) {
+        xt_seterr(p->err, p->errlen, "%s: %s", p->name, why);
+        return XT_CONFIG;
+    }
 
     if (!(g->given & XT_GIVEN_WINDOW))
         g->window = 1;

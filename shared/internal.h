@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "replay_redis.h"
 #include "xtoken.h"
 
 #define XT_SEED_MIN     10 /* bytes: the reference's 16 base32 characters */
@@ -56,7 +57,8 @@ struct xt_config {
     size_t n_sections;
     struct xt_scope global; /* keys outside any section */
     int global_serves;      /* global has seeds and secrets: serves any domain */
-    char *replay_dir;       /* NULL: replay = off */
+    char *replay_dir;       /* NULL: replay = off; the URL for Redis */
+    struct xt_redis_settings redis; /* redis.url set: the replay store is on Redis */
 };
 
 /* The scope serving domain, or NULL. */

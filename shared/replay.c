@@ -108,6 +108,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "replay_redis.h"
 
 #define STORE_MAGIC              "XTREPLAY"
 #define STORE_MAGIC_LEN          8
@@ -165,6 +166,7 @@ struct lock_links {
 };
 
 struct xt_replay {
+    struct xt_redis *redis; /* set: the store is on Redis (replay_redis.c), nothing below is used */
     char *dir;
     char *path;    /* dir/<euid>.store, built when the store is opened */
     int fd;        /* -1: not open */
@@ -923,6 +925,23 @@ int xt_replay_new(const char *dir, xt_replay **replay)
     return XT_OK;
 }
 
+int xt_replay_wrap_redis(struct xt_redis *redis, xt_replay **replay)
+{
+    *replay = calloc(1, sizeof(**replay));
+    if (*replay == NULL) {
+        xt_redis_free(redis);
+        return XT_NOMEM;
+    }
+    (*replay)->fd = -1;
+    (*replay)->redis = redis;
+    return XT_OK;
+}
+
+struct xt_redis *xt_replay_redis(const xt_replay *replay)
+{
+    return replay != NULL ? replay->redis : NULL;
+}
+
 void xt_replay_set_clock(xt_replay *replay, time_t (*clock)(void *arg), void *arg)
 {
     replay->clock = clock;
@@ -933,6 +952,7 @@ void xt_replay_free(xt_replay *replay)
 {
     if (replay == NULL)
         return;
+    xt_redis_free(replay->redis);
     store_close(replay);
     free(replay->path);
     free(replay->dir);
@@ -941,14 +961,19 @@ void xt_replay_free(xt_replay *replay)
 
 const char *xt_replay_error(const xt_replay *replay)
 {
+    if (replay != NULL && replay->redis != NULL)
+        return xt_redis_error(replay->redis);
     return replay != NULL ? replay->err : "";
 }
 
 int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires)
 {
-    time_t now = replay_clock(replay);
+    time_t now;
     int rc = XT_OK;
 
+    if (replay->redis != NULL)
+        return xt_redis_use(replay->redis, key, expires); /* reads the clock itself */
+    now = replay_clock(replay);
     replay->err[0] = '\0';
     if (expires <= now)
         return XT_EXPIRED; /* nothing left to protect; never recorded */

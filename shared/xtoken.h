@@ -98,8 +98,9 @@ void xt_config_free(xt_config *cfg);
 #define XT_WINDOW_MAX 10
 int xt_config_set_window(xt_config *cfg, unsigned window, char *err, size_t errlen);
 
-/* Replay store directory from `replay = DIR`, XT_DEFAULT_REPLAY_DIR if
- * unset, NULL for `replay = off`. */
+/* The `replay` value, for display: the file store's directory (default
+ * XT_DEFAULT_REPLAY_DIR), a Redis URL (it never holds the password), NULL
+ * for `replay = off`. Build the store with xt_replay_open(). */
 const char *xt_config_replay_dir(const xt_config *cfg);
 
 /* What check-config prints: one entry per scope, never a secret. */
@@ -164,6 +165,23 @@ int xt_pam_arg_apply(const char *arg, struct xt_pam_args *args);
 /* ---- replay store (shared/replay.c) ------------------------------------ */
 
 typedef struct xt_replay xt_replay;
+
+/* The replay store the config names: the file store for `replay = DIR`
+ * (the default), Redis for `replay = redis://HOST[:PORT][/DB]` or
+ * `redis+unix:///PATH` (shared/replay_redis.c), and *replay NULL for
+ * `replay = off`. Does no I/O: the store is reached on first use, and a
+ * Redis handle keeps its connection, reconnecting on the use after an error.
+ * XT_OK; XT_NOMEM. Every caller builds its store this way. */
+int xt_replay_open(const xt_config *cfg, xt_replay **replay);
+
+/* Reach the store once without recording anything (xtoken check-config).
+ * Redis: connect, authenticate, select the database, PING, compare the
+ * clocks and, where the server allows CONFIG GET, check its eviction
+ * policy. XT_OK with report ('\n'-terminated lines) and warning ("" or
+ * what could let a token in twice); XT_STORE with the reason in
+ * xt_replay_error(); XT_NOMEM. The file store: XT_OK, no I/O, empty report. */
+int xt_replay_probe(xt_replay *replay, char *report, size_t reportlen, char *warning,
+                    size_t warnlen);
 
 /* A handle on the store in dir (DIR/<euid>.store). Does no I/O: the store is
  * opened (and the directory created 0700 if missing) on first use and kept

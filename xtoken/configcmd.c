@@ -6,7 +6,9 @@
 static const char check_config_usage[] =
     "Usage: xtoken check-config [--config F]\n"
     "Check the config file's safety (owner, mode) and syntax, then list each domain\n"
-    "with how many keys it has. Never prints a secret. Exit 0 ok, 2 error.\n";
+    "with how many keys it has. With the replay store on Redis, connect, authenticate\n"
+    "and PING it, compare the clocks and check its eviction policy (warnings go to\n"
+    "stderr). Never prints a secret. Exit 0 ok, 2 error.\n";
 
 static const char isuser_usage[] =
     "Usage: xtoken isuser [--config F] [--users any|nss|FILE] JID\n"
@@ -14,6 +16,31 @@ static const char isuser_usage[] =
     "nss: the localpart is a system user (getpwnam); FILE: an absolute path to a\n"
     "file listing JIDs or localparts, one per line.\n"
     "Exit 0 exists, 1 does not, 2 error.\n";
+
+/* Reach the replay store as the services will (Redis: connect, AUTH, PING)
+ * and print what it says. EXIT_OK; EXIT_USAGE after an error line. */
+static int check_replay(const xt_config *cfg)
+{
+    char report[1024], warning[1024];
+    xt_replay *replay = NULL;
+    int status = xt_replay_open(cfg, &replay), rc = EXIT_USAGE;
+
+    if (status == XT_OK)
+        status = xt_replay_probe(replay, report, sizeof report, warning, sizeof warning);
+    if (status != XT_OK) {
+        tool_error("check-config: replay store: %s",
+                   replay && *xt_replay_error(replay) ? xt_replay_error(replay)
+                                                      : xt_strerror(status));
+        goto done;
+    }
+    fputs(report, stdout);
+    if (warning[0] != '\0')
+        tool_error("check-config: warning: %s", warning);
+    rc = EXIT_OK;
+done:
+    xt_replay_free(replay);
+    return rc;
+}
 
 int cmd_check_config(int argc, char **argv)
 {
@@ -40,6 +67,9 @@ int cmd_check_config(int argc, char **argv)
     }
     replay_dir = xt_config_replay_dir(cfg);
     printf("replay: %s\n", replay_dir ? replay_dir : "off");
+    fflush(stdout);
+    if (check_replay(cfg) != EXIT_OK)
+        goto done;
     if (fflush(stdout) != 0) {
         tool_error("check-config: cannot write to stdout");
         goto done;

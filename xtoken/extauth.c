@@ -84,16 +84,20 @@ int extauth_load(struct extauth_ctx *ctx, const char *why)
     char err[XT_ERR_MAX] = "";
     xt_config *cfg = NULL;
     xt_replay *replay = NULL;
-    const char *replay_dir;
+    const char *replay_where = "off";
     int status;
 
     /* stat before reading: a change racing with the read is seen next time */
     file_id_of(ctx->config_path, &ctx->loaded_id);
     extauth_ctx_free(ctx); /* fail closed: the old keys go even if the new file is bad */
     status = xt_config_load(ctx->config_path, &cfg, err, sizeof err);
-    replay_dir = status == XT_OK && !ctx->no_replay ? xt_config_replay_dir(cfg) : NULL;
-    if (replay_dir && (status = xt_replay_new(replay_dir, &replay)) != XT_OK)
-        snprintf(err, sizeof err, "replay store %s: %s", replay_dir, xt_strerror(status));
+    /* one handle for the process: the file store stays mapped, a Redis
+     * store keeps its connection (and reconnects on the request after an
+     * error) */
+    if (status == XT_OK && !ctx->no_replay && (status = xt_replay_open(cfg, &replay)) != XT_OK)
+        snprintf(err, sizeof err, "replay store: %s", xt_strerror(status));
+    if (replay != NULL)
+        replay_where = xt_config_replay_dir(cfg);
     if (status != XT_OK) {
         char message[EXTAUTH_MSG_MAX];
         snprintf(message, sizeof message, "config not loaded, answering no to everything: %s",
@@ -101,8 +105,7 @@ int extauth_load(struct extauth_ctx *ctx, const char *why)
         log_problem(ctx, LOG_ERR, message);
         goto done;
     }
-    log_msg(LOG_INFO, "config %s loaded (%s), replay %s", ctx->config_path, why,
-            replay_dir ? replay_dir : "off");
+    log_msg(LOG_INFO, "config %s loaded (%s), replay %s", ctx->config_path, why, replay_where);
     ctx->last_error[0] = '\0';
     ctx->cfg = cfg;
     ctx->replay = replay;

@@ -98,7 +98,6 @@ int cmd_verify(int argc, char **argv)
     xt_config *cfg = NULL;
     xt_replay *replay = NULL;
     struct xt_detail detail;
-    const char *replay_dir;
     char why[XT_ERR_MAX];
     char token[XT_TOKEN_MAX + 2]; /* the token and its optional newline */
     size_t len = 0;
@@ -112,8 +111,7 @@ int cmd_verify(int argc, char **argv)
     rc = EXIT_USAGE;
     if (tool_load_config(opts.config, &cfg) != XT_OK)
         goto done;
-    replay_dir = opts.no_replay ? NULL : xt_config_replay_dir(cfg);
-    if (replay_dir && xt_replay_new(replay_dir, &replay) != XT_OK) {
+    if (!opts.no_replay && xt_replay_open(cfg, &replay) != XT_OK) {
         tool_error("verify: out of memory");
         goto done;
     }

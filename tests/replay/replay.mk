@@ -3,7 +3,7 @@
 # Needs what tests/deps/core.apt installs (check, python3), and setpriv (util-linux).
 REPLAY_CHECK := $(BUILD)/tests/replay/check_replay
 REPLAY_BENCH := $(BUILD)/tests/replay/bench_replay
-REPLAY_TEST_LIBS = $(shell $(PKG) --libs check openssl liboath pam)
+REPLAY_TEST_LIBS = $(shell $(PKG) --libs check openssl liboath pam hiredis)
 
 $(BUILD)/tests/replay/%: tests/replay/%.c tests/replay/testkeys.h $(LIB) shared/xtoken.h
 	@mkdir -p $(@D)

@@ -49,7 +49,7 @@ START_TEST(test_parser_errors)
     FAILS("window = 1x\n" KEYS, "window must be");
     FAILS("digits = 9\n" KEYS, "digits must be a number from 6 to 8");
     FAILS("interval = 0\n" KEYS, "interval must be");
-    FAILS("replay = relative/dir\n" KEYS, "replay must be an absolute directory or off");
+    FAILS("replay = relative/dir\n" KEYS, "replay must be an absolute directory, a redis:// URL or off");
     FAILS("[a.org]\nreplay = off\n" KEYS, "replay can only be set outside");
     FAILS("just words\n", "t.conf:1: expected key = value");
     FAILS("= value\n", "t.conf:1: missing key");

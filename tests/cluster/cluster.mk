@@ -1,0 +1,20 @@
+# The replay store on Redis (issue 13): `make check-cluster`, part of
+# `make check`; the two-ejabberd test is part of `make e2e`.
+# Needs tests/deps/cluster.apt (redis-server, libhiredis-dev, libfaketime).
+CLUSTER_CHECK := $(BUILD)/tests/cluster/check_redis
+
+$(CLUSTER_CHECK): tests/cluster/check_redis.c $(LIB) shared/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(shell $(PKG) --cflags check) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
+	  -o $@ $< $(LIB) $(LIBS) $(shell $(PKG) --libs check)
+
+.PHONY: check-cluster e2e-cluster
+check-cluster: $(CLUSTER_CHECK) $(PAM_MOD) $(BUILD)/tests/pamcheck $(BUILD)/xtoken
+	tests/cluster/run.sh $(BUILD)
+
+# Two ejabberd instances, one Redis: a token used on one is refused on the other.
+e2e-cluster: all $(BUILD)/xtoken
+	tests/cluster/ejabberd-cluster.sh
+
+CHECK_TARGETS += check-cluster
+E2E_TARGETS += e2e-cluster
