@@ -92,8 +92,13 @@ static int drop_cache_flag(const char *options, char *out, size_t outlen)
             memcpy(kept, w, k);
         }
         kept[k] = '\0';
-        if (strcmp(kept, "-") != 0)
-            snprintf(out + strlen(out), outlen - strlen(out), "%s%s", out[0] ? " " : "", kept);
+        if (strcmp(kept, "-") != 0) {
+            size_t used = strlen(out);
+            int n = snprintf(out + used, outlen - used, "%s%s", used ? " " : "", kept);
+
+            if (n < 0 || (size_t)n >= outlen - used)
+                break; /* cut: the suggested line is only ever shorter than the input */
+        }
     }
     return found;
 }
