@@ -250,6 +250,67 @@ int xt_random_digits(char *buf, size_t len);
  * `xtoken keygen`. XT_OK; XT_INTERNAL. */
 int xt_random_base32(char *buf, size_t len);
 
+/* ---- verifier handle for long-lived processes (shared/verifier.c) ------- */
+
+/* What `xtoken extauth` and the Lua binding keep between requests: the
+ * config, loaded once and reloaded when its file changes; the replay
+ * handle the config names; preallocated crypto scratch; and the expected
+ * OTPs of the window's steps, computed once per step (the OTP of a step is
+ * the same for every token of it). Verifying through a handle gives exactly
+ * the answers of xt_verify_detail() on the same config and store.
+ *
+ * Threads and forks: a handle is used by one thread at a time (no locking
+ * inside); use one handle per thread. After a fork, either process may go
+ * on using its copy: the replay handle reopens its file or reconnects to
+ * Redis on the next use. */
+typedef struct xt_verifier xt_verifier;
+
+#define XT_VERIFIER_NO_REPLAY 1u /* no replay store, whatever the config says */
+
+/* A handle on the config at config_path, loaded now. The handle exists
+ * even when the config cannot be loaded: it then refuses everything with
+ * XT_CONFIG (fail closed) and tries again once the file changes;
+ * xt_verifier_status()/xt_verifier_error() say why. XT_OK; XT_NOMEM. */
+int xt_verifier_new(const char *config_path, unsigned flags, xt_verifier **v);
+
+/* A handle on a config already loaded (it takes cfg, also on failure),
+ * never reloaded: for tests and fuzzing. XT_OK; XT_NOMEM. */
+int xt_verifier_new_from(xt_config *cfg, unsigned flags, xt_verifier **v);
+
+/* NULL is fine. Wipes the keys. */
+void xt_verifier_free(xt_verifier *v);
+
+/* Reload the config when force is set, or when its file changed (device,
+ * inode, size, mtime or ctime; looked at no more than once per second of
+ * `now`). A failed reload drops the old config too (fail closed: nothing is
+ * accepted with keys the admin meant to replace). Returns 1 if a load was
+ * attempted (the caller may log xt_verifier_status/_error), 0 otherwise. */
+int xt_verifier_refresh(xt_verifier *v, time_t now, int force);
+
+/* XT_OK while a config is loaded; otherwise the status of the failed load
+ * (XT_CONFIG, XT_NOMEM). */
+int xt_verifier_status(const xt_verifier *v);
+
+/* Why the last load failed ("PATH:LINE: reason", never a secret), "" if
+ * it did not. */
+const char *xt_verifier_error(const xt_verifier *v);
+
+/* The loaded config (NULL while none is) and the replay handle (NULL for
+ * `replay = off`, XT_VERIFIER_NO_REPLAY, or no config). */
+const xt_config *xt_verifier_config(const xt_verifier *v);
+xt_replay *xt_verifier_replay(const xt_verifier *v);
+
+/* xt_verify_detail() with the handle's config, store and caches (detail
+ * may be NULL). Does not reload: call xt_verifier_refresh() first.
+ * XT_CONFIG while no config is loaded. */
+int xt_verifier_verify(xt_verifier *v, const char *jid, const char *token, size_t token_len,
+                       time_t now, struct xt_detail *detail);
+
+/* xt_user_exists() with the handle's config; XT_CONFIG while none is
+ * loaded (err says so). */
+int xt_verifier_user_exists(xt_verifier *v, const char *policy, const char *jid, char *err,
+                            size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif
