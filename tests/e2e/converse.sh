@@ -8,6 +8,10 @@
 # each through the web app's reverse proxy (/xmpp-websocket, /http-bind).
 # Also: a tampered token shows the login failure; after the XMPP server
 # restarts, Converse fetches a fresh token and reconnects by itself.
+# SASL: PLAIN everywhere by default; with etc/converse/xtoken-sasl.js
+# (?sasl=x-token) Converse logs in to Prosody with X-TOKEN and never sends
+# PLAIN (the browser's frames and Prosody's debug log both show it), and
+# against ejabberd (no X-TOKEN) it sends no token at all.
 # Screenshots go to $E2E_OUT (default build/e2e/converse/).
 # Needs tests/install-deps.sh prosody e2e, node + npm (npm ci here, from the
 # committed lockfile).
@@ -39,6 +43,7 @@ webapp_start() {
     port=$(e2e_free_port)
     WEBAPP_PORT=$port XTOKEN=$XTOKEN XTOKEN_CONFIG=$CONF XMPP_DOMAIN=$PT_DOMAIN \
         CONVERSE_DIST=$CV_DIR/node_modules/converse.js/dist PAGE=$PT_ROOT/etc/converse/index.html \
+        PLUGIN=$PT_ROOT/etc/converse/xtoken-sasl.js \
         XMPP_WS=$2 XMPP_BOSH=$3 setsid node "$CV_DIR/webapp.mjs" </dev/null >"$E2E_DIR/webapp-$name.log" 2>&1 &
     WEBAPP_PID=$!
     e2e_on_exit "e2e_stop_pid $WEBAPP_PID 5"
@@ -99,10 +104,10 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$WEBAPP/credentials")
     e2e_fail "web app: /credentials without a cookie answered $code"
 
 mark=$(e2e_log_mark "$EJD_LOG")
-browser login ejabberd-websocket "ejabberd, websocket: Converse logs in with a fresh token"
+browser login ejabberd-websocket "ejabberd, websocket: Converse logs in with a fresh token" "" --expect-sasl PLAIN
 e2e_wait_log "$EJD_LOG" "$mark" "Accepted c2s PLAIN authentication for $ALICE by external backend" 5 >/dev/null &&
     e2e_pass "ejabberd logged the accepted token login" || e2e_fail "no accepted login in ejabberd's log"
-browser login ejabberd-bosh "ejabberd, BOSH: Converse logs in with a fresh token" "?transport=bosh"
+browser login ejabberd-bosh "ejabberd, BOSH: Converse logs in with a fresh token" "?transport=bosh" --expect-sasl PLAIN
 mark=$(e2e_log_mark "$EJD_LOG")
 browser tamper ejabberd-tampered "ejabberd: a tampered token shows the login failure" "?auto_reconnect=0"
 e2e_wait_log "$EJD_LOG" "$mark" "Failed c2s PLAIN authentication for $ALICE" 5 >/dev/null &&
@@ -120,12 +125,16 @@ ejd_relaunch() {
     EJD_PID=$!
     e2e_wait_port "$EJD_HTTP_PORT" 30
 }
+browser no-sasl ejabberd-no-xtoken \
+    "ejabberd (no X-TOKEN) with the X-TOKEN plugin: Converse sends the token under no mechanism" \
+    "?sasl=x-token&auto_reconnect=0"
 reconnect ejabberd-reconnected "ejabberd restarted: Converse fetches a fresh token and reconnects by itself" ejd_relaunch
 ejd_stop
 e2e_stop_pid "$WEBAPP_PID" 5
 
 # ---- Prosody (mod_auth_xtoken), websocket ----------------------------------
 e2e_step "Prosody 0.12 (authentication = \"xtoken\"), Converse.js over websocket and BOSH"
+PT_LOG_LEVEL=debug # its "Received[c2s_unauthed]: <auth mechanism=...>" lines (never the payload)
 mkdir -p "$E2E_DIR/prosody/plugins"
 cp "$PT_ROOT/etc/prosody/mod_auth_xtoken.lua" "$E2E_DIR/prosody/plugins/"
 PT_HTTP=1
@@ -134,14 +143,43 @@ xtoken_path = \"$XTOKEN\"
 xtoken_config = \"$CONF\"" || exit 1
 webapp_start prosody "ws://127.0.0.1:$PT_HTTP_PORT/xmpp-websocket" "http://127.0.0.1:$PT_HTTP_PORT/http-bind"
 mark=$(e2e_log_mark "$PT_LOG")
-browser login prosody-websocket "Prosody, websocket: Converse logs in with a fresh token"
+browser login prosody-websocket "Prosody, websocket: Converse logs in with a fresh token" "" --expect-sasl PLAIN
 e2e_wait_log "$PT_LOG" "$mark" "xtoken accepted $ALICE" 5 >/dev/null &&
     e2e_pass "Prosody logged the accepted token" || e2e_fail "no 'xtoken accepted' in Prosody's log"
-browser login prosody-bosh "Prosody, BOSH: Converse logs in with a fresh token" "?transport=bosh"
+browser login prosody-bosh "Prosody, BOSH: Converse logs in with a fresh token" "?transport=bosh" --expect-sasl PLAIN
 mark=$(e2e_log_mark "$PT_LOG")
 browser tamper prosody-tampered "Prosody: a tampered token shows the login failure" "?auto_reconnect=0"
 e2e_wait_log "$PT_LOG" "$mark" "xtoken refused $ALICE" 5 >/dev/null &&
     e2e_pass "Prosody logged the refused token" || e2e_fail "no 'xtoken refused' in Prosody's log"
+
+# pt_sasl_proof DESC MARK MECHANISM OUTCOME_REGEX: Prosody's debug log after
+# MARK shows an <auth/> with MECHANISM, then OUTCOME_REGEX, and no PLAIN.
+pt_sasl_proof() {
+    local desc=$1 mark=$2 mech=$3 outcome=$4 line
+    if ! line=$(e2e_wait_log "$PT_LOG" "$mark" "Received\[c2s_unauthed\]: <auth [^>]*mechanism='$mech'" 5); then
+        e2e_fail "$desc: no <auth mechanism='$mech'> in Prosody's debug log"
+    elif ! e2e_wait_log "$PT_LOG" "$mark" "$outcome" 5 >/dev/null; then
+        e2e_fail "$desc: no /$outcome/ in Prosody's log"
+    elif e2e_log_match "$PT_LOG" "$mark" "mechanism='PLAIN'" >/dev/null; then
+        e2e_fail "$desc: Prosody also received an <auth mechanism='PLAIN'>"
+    else
+        e2e_pass "$desc (${line##*Received})"
+    fi
+}
+for transport in websocket bosh; do
+    query="?sasl=x-token"
+    [ "$transport" = bosh ] && query="?sasl=x-token&transport=bosh"
+    mark=$(e2e_log_mark "$PT_LOG")
+    browser login "prosody-xtoken-$transport" \
+        "Prosody, $transport, X-TOKEN plugin: Converse logs in with SASL X-TOKEN, never PLAIN" \
+        "$query" --expect-sasl X-TOKEN
+    pt_sasl_proof "Prosody's log: X-TOKEN chosen over $transport and the login accepted, no PLAIN" \
+        "$mark" X-TOKEN "xtoken accepted $ALICE"
+done
+mark=$(e2e_log_mark "$PT_LOG")
+browser tamper prosody-xtoken-tampered "Prosody, X-TOKEN plugin: a tampered token shows the login failure" \
+    "?sasl=x-token&auto_reconnect=0" --expect-sasl X-TOKEN
+pt_sasl_proof "Prosody's log: the tampered token came as X-TOKEN and was refused" "$mark" X-TOKEN "xtoken refused $ALICE"
 reconnect prosody-reconnected "Prosody restarted: Converse fetches a fresh token and reconnects by itself" prosody_restart
 prosody_stop
 

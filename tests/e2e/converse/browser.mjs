@@ -3,7 +3,7 @@
 //
 //   node browser.mjs --base http://127.0.0.1:PORT --user alice --scenario S \
 //        --out DIR --name NAME [--query '?transport=bosh'] [--signal FILE]
-//        [--timeout SECONDS] [--size WIDTHxHEIGHT]
+//        [--timeout SECONDS] [--size WIDTHxHEIGHT] [--expect-sasl MECHANISM]
 //
 // Scenarios (one result line on stdout; exit 0 pass, 1 fail):
 //   login      log in to the web app; Converse fetches /credentials and must
@@ -13,6 +13,13 @@
 //   reconnect  online once, print READY, wait for FILE (--signal) to appear
 //              (the test restarts the XMPP server meanwhile), then Converse
 //              must bind again by itself (a fresh token from /credentials).
+//   no-sasl    (the X-TOKEN plugin against a server without X-TOKEN) the
+//              server offers its mechanisms over the websocket; Converse
+//              must send no SASL <auth/> and no legacy iq:auth at all, and
+//              never go online.
+// Every <auth mechanism=.../> the page sends (websocket frames, BOSH
+// bodies) is recorded; --expect-sasl M fails the run unless at least one
+// was sent and all of them name M (e.g. X-TOKEN: never PLAIN).
 // Screenshots: DIR/NAME.png.
 
 import { existsSync } from 'node:fs';
@@ -26,10 +33,41 @@ const { values: opt } = parseArgs({
         name: { type: 'string' }, query: { type: 'string', default: '' },
         signal: { type: 'string' }, timeout: { type: 'string', default: '30' },
         size: { type: 'string', default: '1024x640' },
+        'expect-sasl': { type: 'string' },
     },
 });
 const timeout = Number(opt.timeout) * 1000;
 const aborted = [];
+// What the page sent and received on the XMPP transports.
+const wire = { mechanisms: [], legacyAuth: 0, offered: [] };
+
+function recordSent(text) {
+    for (const m of text.matchAll(/<auth\b[^>]*\bmechanism=["']([^"']*)["']/g)) wire.mechanisms.push(m[1]);
+    if (text.includes('jabber:iq:auth')) wire.legacyAuth += 1;
+}
+
+function recordReceived(text) {
+    for (const m of text.matchAll(/<mechanism>([^<]*)<\/mechanism>/g)) wire.offered.push(m[1]);
+}
+
+function watchWire(page) {
+    page.on('websocket', (ws) => {
+        ws.on('framesent', (frame) => recordSent(String(frame.payload)));
+        ws.on('framereceived', (frame) => recordReceived(String(frame.payload)));
+    });
+    page.on('request', (request) => {
+        if (new URL(request.url()).pathname === '/http-bind') recordSent(request.postData() || '');
+    });
+}
+
+// --expect-sasl: the verdict on the mechanisms sent, or null when not asked.
+function saslVerdict() {
+    const want = opt['expect-sasl'];
+    if (!want) return null;
+    const sent = [...new Set(wire.mechanisms)];
+    const ok = wire.mechanisms.length > 0 && sent.length === 1 && sent[0] === want && wire.legacyAuth === 0;
+    return { ok, line: `SASL sent: ${sent.join(',') || 'none'} (${wire.mechanisms.length}x)` };
+}
 
 function result(ok, line) {
     console.log(`${ok ? 'PASS' : 'FAIL'} ${line}`);
@@ -67,7 +105,10 @@ async function scenarioLogin(page) {
     if (online) await page.waitForTimeout(1000);
     await page.screenshot({ path: `${opt.out}/${opt.name}.png` });
     const s = await state(page);
-    return result(online, online ? `online: ${s.status}` : `not online after ${opt.timeout}s: ${JSON.stringify(s)}`);
+    const sasl = saslVerdict();
+    if (sasl && !sasl.ok) return result(false, `expected only ${opt['expect-sasl']}: ${sasl.line}`);
+    const note = sasl ? `; ${sasl.line}` : '';
+    return result(online, online ? `online: ${s.status}${note}` : `not online after ${opt.timeout}s: ${JSON.stringify(s)}${note}`);
 }
 
 async function scenarioTamper(page) {
@@ -80,8 +121,27 @@ async function scenarioTamper(page) {
     await page.screenshot({ path: `${opt.out}/${opt.name}.png` });
     const s = await state(page);
     if (s.xmpp === 'online' || s.bindings > 0) return result(false, `went online with a tampered token: ${s.status}`);
-    return result(shown, shown ? `login refused, page says: "${(await failure.textContent()).trim()}"`
-        : `no failure message after ${opt.timeout}s: ${JSON.stringify(s)}`);
+    const sasl = saslVerdict();
+    if (sasl && !sasl.ok) return result(false, `expected only ${opt['expect-sasl']}: ${sasl.line}`);
+    const note = sasl ? `; ${sasl.line}` : '';
+    return result(shown, shown ? `login refused, page says: "${(await failure.textContent()).trim()}"${note}`
+        : `no failure message after ${opt.timeout}s: ${JSON.stringify(s)}${note}`);
+}
+
+async function scenarioNoSasl(page) {
+    await login(page, false);
+    // The server's features must arrive (proof it was reached and offered
+    // its mechanisms); then give Converse time to do whatever it would do.
+    const offered = await waitFor(async () => wire.offered.length > 0, timeout);
+    await page.waitForTimeout(3000);
+    await page.screenshot({ path: `${opt.out}/${opt.name}.png` });
+    const s = await state(page);
+    const seen = `server offered ${[...new Set(wire.offered)].join(',') || 'nothing'}; `
+        + `SASL sent: ${wire.mechanisms.join(',') || 'none'}; legacy iq:auth sent: ${wire.legacyAuth}`;
+    if (!offered) return result(false, `no stream features received: ${JSON.stringify(s)}`);
+    if (wire.mechanisms.length || wire.legacyAuth) return result(false, `sent a token anyway: ${seen}`);
+    if (s.xmpp === 'online' || s.bindings > 0) return result(false, `went online: ${seen}`);
+    return result(true, `no token sent: ${seen}`);
 }
 
 async function scenarioReconnect(page) {
@@ -121,11 +181,14 @@ try {
         return route.abort();
     });
     const page = await context.newPage();
+    watchWire(page);
     page.on('console', (msg) => {
         if (msg.type() === 'error') console.error(`console: ${msg.text()}`);
     });
     page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
-    const run = { login: scenarioLogin, tamper: scenarioTamper, reconnect: scenarioReconnect }[opt.scenario];
+    const run = {
+        login: scenarioLogin, tamper: scenarioTamper, reconnect: scenarioReconnect, 'no-sasl': scenarioNoSasl,
+    }[opt.scenario];
     status = await run(page);
 } catch (error) {
     status = result(false, `error: ${error.message.split('\n')[0]}`);

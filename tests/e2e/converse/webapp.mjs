@@ -7,11 +7,12 @@
 //   GET  /credentials    {"jid", "password"}: a fresh token minted by `xtoken issue`
 //                        for the session's user; 401 without a valid session cookie
 //   GET  /dist/...       Converse.js's dist/ directory
+//   GET  /xtoken-sasl.js etc/converse/xtoken-sasl.js (the X-TOKEN plugin, PLUGIN)
 //   /xmpp-websocket      reverse proxy to the XMPP server's websocket (XMPP_WS)
 //   /http-bind           reverse proxy to the XMPP server's BOSH endpoint (XMPP_BOSH)
 //
 // Environment: WEBAPP_PORT, XTOKEN (path of the tool), XTOKEN_CONFIG, XMPP_DOMAIN,
-// CONVERSE_DIST, PAGE (the example page), XMPP_WS and/or XMPP_BOSH (backend URLs).
+// CONVERSE_DIST, PAGE (the example page), PLUGIN (xtoken-sasl.js), XMPP_WS and/or XMPP_BOSH (backend URLs).
 // Test-only: the login form's "tamper" box makes /credentials hand out tokens
 // with one signature character changed (to show a refused login).
 // Logs one line per request to stdout: never a token.
@@ -34,6 +35,7 @@ const xtokenConfig = env('XTOKEN_CONFIG');
 const domain = env('XMPP_DOMAIN');
 const dist = path.resolve(env('CONVERSE_DIST'));
 const pagePath = env('PAGE');
+const pluginPath = env('PLUGIN');
 const backends = {
     '/xmpp-websocket': process.env.XMPP_WS ? new URL(process.env.XMPP_WS) : null,
     '/http-bind': process.env.XMPP_BOSH ? new URL(process.env.XMPP_BOSH) : null,
@@ -114,7 +116,7 @@ async function login(req, res) {
     res.writeHead(303, {
         'Set-Cookie': `xtoken_session=${id}; Path=/; HttpOnly; SameSite=Strict`,
         // Only a query string for the page (no open redirect).
-        Location: '/' + (/^\?[\w=&]*$/.test(form.get('next') || '') ? form.get('next') : ''),
+        Location: '/' + (/^\?[\w=&-]*$/.test(form.get('next') || '') ? form.get('next') : ''),
     });
     res.end();
 }
@@ -175,6 +177,9 @@ const server = http.createServer(async (req, res) => {
         if (url.pathname === '/login' && req.method === 'GET') return send(res, 200, 'text/html; charset=utf-8', LOGIN_FORM);
         if (url.pathname === '/login' && req.method === 'POST') return await login(req, res);
         if (url.pathname === '/credentials' && req.method === 'GET') return await credentials(req, res);
+        if (url.pathname === '/xtoken-sasl.js') {
+            return send(res, 200, TYPES['.js'], await readFile(pluginPath), { 'Cache-Control': 'no-store' });
+        }
         if (url.pathname.startsWith('/dist/')) return await staticFile(res, decodeURIComponent(url.pathname.slice(6)), dist);
         if (backends[url.pathname]) return proxyHttp(req, res, backends[url.pathname]);
         if (url.pathname === '/' && req.method === 'GET') {
