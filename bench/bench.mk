@@ -1,13 +1,14 @@
 # Benchmarks (issue 8): `make bench` (not part of `make check`) measures the
 # library, PAM round trips and extauth side by side with the alternatives;
-# `make bench-e2e` measures logins against a throwaway ejabberd.
+# `make bench-e2e` measures logins against a throwaway ejabberd, then the
+# Prosody login storm (`make bench-prosody` alone: bench/prosody_storm.sh).
 BENCH_DIR  := $(BUILD)/bench
 BENCH_BINS := $(BENCH_DIR)/xtbench $(BENCH_DIR)/pam_loop $(BENCH_DIR)/yes_responder \
               $(BENCH_DIR)/rss_floor
 BENCH_PYTHON ?= /usr/bin/python3
 BENCH_ARGS ?=
 
-.PHONY: bench bench-e2e bench-build
+.PHONY: bench bench-e2e bench-prosody bench-build
 
 $(BENCH_DIR)/xtbench: bench/xtbench.c bench/read_exact.h shared/xtoken.h $(LIB)
 	@mkdir -p $(@D)
@@ -31,6 +32,12 @@ bench-build: all $(BUILD)/xtoken $(BENCH_BINS)
 bench: bench-build
 	$(BENCH_DIR)/xtbench --build $(BUILD) --scripts bench --python $(BENCH_PYTHON) $(BENCH_ARGS)
 
-# Needs root and tests/install-deps.sh e2e (ejabberd). BENCH_LOGINS=N.
+# Needs root and tests/install-deps.sh e2e prosody (ejabberd, Prosody, strace).
+# BENCH_LOGINS=N (ejabberd); BENCH_STORM_LOGINS, BENCH_STORM_ROUNDS,
+# BENCH_STORM_CLIENTS, BENCH_USER_EXISTS, BENCH_PROSODY_BEFORE=REV (Prosody).
 bench-e2e: all $(BUILD)/xtoken
 	bench/e2e.sh
+	bench/prosody_storm.sh
+
+bench-prosody: all $(BUILD)/xtoken
+	bench/prosody_storm.sh
