@@ -105,7 +105,8 @@ static const char *config_reason(const xt_verifier *v, char *buf, size_t len)
 }
 
 /* The reason for a refused verify: xt_reason's text, with the config's or
- * the store's own detail for the statuses that have one. */
+ * the store's own detail for the statuses that have one. Every store
+ * reason begins with "replay store", every config reason with "config: ". */
 static const char *verify_reason(const xt_verifier *v, int status,
                                  const struct xt_detail *detail, char *buf, size_t len)
 {
@@ -119,7 +120,13 @@ static const char *verify_reason(const xt_verifier *v, int status,
     case XT_STORE_FULL:
         replay = xt_verifier_replay(v);
         store_detail = replay != NULL ? xt_replay_error(replay) : "";
-        snprintf(buf, len, "replay store: %s", *store_detail ? store_detail : xt_strerror(status));
+        if (*store_detail == '\0')
+            store_detail = xt_strerror(status);
+        /* the file store's messages already begin "replay store PATH: " */
+        if (strncmp(store_detail, "replay store", strlen("replay store")) == 0)
+            snprintf(buf, len, "%s", store_detail);
+        else
+            snprintf(buf, len, "replay store: %s", store_detail);
         return buf;
     default:
         return xt_reason(status, detail, buf, len);
