@@ -83,7 +83,7 @@ done
 # The Prosody provider and the Lua module are in lua-xtoken, not here.
 lua_cmod_dir=$(pkg-config --variable=INSTALL_CMOD lua5.4)
 lua_module=$lua_cmod_dir/xtoken.so
-grep -q -e '/prosody/' -e '/lua/' "$tmp/contents" && fail "$PKG ships Lua or Prosody files"
+grep -q -e '^/usr/lib/prosody/' -e '/lua/5\.4/' "$tmp/contents" && fail "$PKG ships the Lua module or the Prosody provider"
 dpkg-deb -c "$lua_deb" | awk '{print $NF}' | sed 's|^\./|/|' > "$tmp/lua-contents"
 for f in "$lua_module" /usr/share/doc/$LUA_PKG/copyright; do
     grep -qx "$f" "$tmp/lua-contents" || fail "$LUA_PKG lacks $f"
@@ -368,7 +368,10 @@ dpkg --remove "$LUA_PKG" "$PKG" > /dev/null
 [ "$(sha256sum < "$CONF")" = "$conf_sum" ] || fail "remove changed or deleted $CONF"
 say "reinstall and remove keep $CONF unchanged"
 say "dpkg --purge $LUA_PKG $PKG"
-dpkg --purge "$LUA_PKG" "$PKG"
+# (remove already took lua-xtoken entirely: it has no conffiles)
+for p in "$LUA_PKG" "$PKG"; do
+    if is_known "$p"; then dpkg --purge "$p"; fi
+done
 for p in "$LUA_PKG" "$PKG"; do
     is_installed "$p" && fail "$p still installed"
     is_known "$p" && fail "$p still known to dpkg after purge"
