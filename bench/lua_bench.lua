@@ -67,6 +67,20 @@ local function lua_rate(conf, tokens, warm, calls)
     return rate
 end
 
+-- The floor of any binding call: v:status() is the method lookup, the
+-- self check, xt_verifier_refresh (time(NULL) and a compare) and a boolean
+-- pushed back; an upper bound of what v:verify adds to the library's work.
+local function status_ns(conf, calls)
+    local v = assert(xtoken.new(conf))
+    local start = os.clock()
+    for _ = 1, calls do
+        if not v:status() then error("status refused") end
+    end
+    local ns = (os.clock() - start) * 1e9 / calls
+    v:close()
+    return ns
+end
+
 local function c_rate(conf, file, warm, calls)
     return tonumber(sh(("%s time %s %s %s %d %d"):format(REF, conf, JID, file, warm, calls)))
 end
@@ -77,7 +91,7 @@ local function median(t)
 end
 
 local plain_conf = write_conf("plain.conf", "off")
-local results = { plain = { c = {}, lua = {} }, store = { c = {}, lua = {} } }
+local results = { plain = { c = {}, lua = {} }, store = { c = {}, lua = {} }, floor = {} }
 for r = 1, ROUNDS do
     wait_for_step_room(quick and 4 or 12)
     local plain_file = dir .. "/plain.tokens"
@@ -93,6 +107,7 @@ for r = 1, ROUNDS do
     local lua_store = write_conf("lua-store" .. r .. ".conf", dir .. "/lua-store" .. r)
     results.store.c[r] = c_rate(c_store, store_file, STORE_WARM, STORE_CALLS)
     results.store.lua[r] = lua_rate(lua_store, store_tokens, STORE_WARM, STORE_CALLS)
+    results.floor[r] = status_ns(plain_conf, PLAIN_CALLS)
 end
 sh("rm -rf " .. dir)
 
@@ -108,3 +123,5 @@ print(("%-34s %12s %12s %8s %8s %8s   %s"):format("", "C verify/s", "Lua verify/
     "C ns", "Lua ns", "binding", "Lua/C"))
 row("no replay store", ("%d tokens, %d calls"):format(PLAIN_POOL // 2, PLAIN_CALLS), results.plain)
 row("file replay store", ("warmed, %d first uses"):format(STORE_CALLS), results.store)
+print(("binding call floor: v:status() %.0f ns per call (lookup, self check, refresh, result)")
+    :format(median(results.floor)))
