@@ -18,6 +18,8 @@
 #                        PT_HTTP=1 also serves /xmpp-websocket and /http-bind
 #                        on 127.0.0.1:$PT_HTTP_PORT. PT_ENV: extra
 #                        environment (VAR=value words) for Prosody.
+#                        PT_REQUIRE_ENCRYPTION=false: c2s_require_encryption
+#                        (default true) for insecure-session tests.
 #                        Sets PT_PID, PT_PORT, PT_LOG.
 #   prosody_restart      stop and start the same instance on the same ports.
 #   prosody_stop         stop it by pid (bounded wait).
@@ -90,7 +92,7 @@ s2s_ports = { }
 http_ports = { ${PT_HTTP_PORT:-} }
 http_interfaces = { "127.0.0.1" }
 https_ports = { }
-c2s_require_encryption = true
+c2s_require_encryption = ${PT_REQUIRE_ENCRYPTION:-true}
 ssl = { key = "$dir/cert.pem", certificate = "$dir/cert.pem" }
 consider_websocket_secure = true
 consider_bosh_secure = true
