@@ -52,14 +52,19 @@ static void check_replies(int fd, enum extauth_protocol protocol)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static xt_config *cfg;
+    static xt_verifier *verifier;
     struct extauth_ctx ctx;
     char err[XT_ERR_MAX];
     if (size == 0)
         return 0;
-    if (cfg == NULL && xt_config_parse(config_text, sizeof(config_text) - 1, "fuzz", &cfg, err,
-                                       sizeof(err)) != XT_OK)
-        abort();
+    if (verifier == NULL) {
+        xt_config *cfg = NULL;
+        if (xt_config_parse(config_text, sizeof(config_text) - 1, "fuzz", &cfg, err,
+                            sizeof(err)) != XT_OK ||
+            xt_verifier_new_from(cfg, XT_VERIFIER_NO_REPLAY, &verifier) != XT_OK ||
+            xt_verifier_status(verifier) != XT_OK)
+            abort();
+    }
     int in_fd = memfd_create("fuzz-extauth-in", MFD_CLOEXEC);
     int out_fd = memfd_create("fuzz-extauth-out", MFD_CLOEXEC);
     if (in_fd < 0 || out_fd < 0 || write_all(in_fd, data + 1, size - 1) != 0 ||
@@ -67,11 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     extauth_ctx_init(&ctx);
     ctx.protocol = data[0] % 2 ? EXTAUTH_LINE : EXTAUTH_EJABBERD;
-    ctx.cfg = cfg; /* config_path stays NULL: no reloads */
+    ctx.verifier = verifier; /* config_path stays NULL: no reloads */
     ctx.no_replay = 1;
     (void)extauth_serve(in_fd, out_fd, &ctx);
     check_replies(out_fd, ctx.protocol);
-    ctx.cfg = NULL; /* kept for the next input */
+    ctx.verifier = NULL; /* kept for the next input */
     extauth_ctx_free(&ctx);
     close(in_fd);
     close(out_fd);

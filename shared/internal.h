@@ -85,6 +85,23 @@ void xt_hmac_free(struct xt_hmac *h);
 int xt_hmac_sha256(const struct xt_hmac *h, EVP_MD_CTX *scratch, const void *part1, size_t len1,
                    const void *part2, size_t len2, unsigned char out[XT_MAC_LEN]);
 
+/* token.c: what a long-lived verifier keeps between verifications. */
+struct xt_otp_cache {
+    long long step; /* the now-step the OTPs are of; -1: none yet */
+    unsigned window;
+    /* [seed][window + (step - now-step)]; not NUL-terminated; all-NUL for
+     * a step before the epoch, which no token's digits match */
+    char otp[XT_KEYS_MAX][2 * XT_WINDOW_MAX + 1][XT_DIGITS_MAX];
+};
+struct xt_verify_state {
+    EVP_MD_CTX *scratch;        /* work space of every HMAC */
+    struct xt_otp_cache *otps;  /* one per scope (sections, then global), or NULL */
+};
+/* xt_verify_detail() with the caller's state (verifier.c). */
+int xt_verify_with(const xt_config *cfg, xt_replay *replay, struct xt_verify_state *state,
+                   const char *jid, const char *token, size_t token_len, time_t now,
+                   struct xt_detail *detail);
+
 /* codec.c */
 /* Decoded length (> 0) on success; 0 on a character outside base32, a
  * length no encoder produces, or output overflow. Case-insensitive, '='

@@ -40,13 +40,12 @@ static int parse_token(const char *token, size_t len, size_t head, struct parsed
 }
 
 /* XT_OK if any configured secret signed the token for jid;
- * XT_BAD_SIGNATURE; XT_NOMEM; XT_INTERNAL. */
-static int check_signature(const struct xt_scope *s, const char *token,
+ * XT_BAD_SIGNATURE; XT_INTERNAL. */
+static int check_signature(const struct xt_scope *s, EVP_MD_CTX *scratch, const char *token,
                            const struct parsed_token *pt, const char *jid)
 {
-    EVP_MD_CTX *scratch = EVP_MD_CTX_new();
     unsigned char mac[XT_MAC_LEN];
-    int rc = scratch ? XT_BAD_SIGNATURE : XT_NOMEM;
+    int rc = XT_BAD_SIGNATURE;
 
     for (unsigned i = 0; i < s->n_secrets && rc == XT_BAD_SIGNATURE; i++) {
         if (xt_hmac_sha256(&s->secrets[i].hmac, scratch, token, pt->signed_len, jid, strlen(jid),
@@ -56,7 +55,6 @@ static int check_signature(const struct xt_scope *s, const char *token,
             rc = XT_OK;
     }
     OPENSSL_cleanse(mac, sizeof(mac));
-    EVP_MD_CTX_free(scratch);
     return rc;
 }
 
@@ -78,19 +76,65 @@ static int otp_matches(const struct xt_scope *s, const char *otp, long long step
     return match;
 }
 
-/* Find the OTP's step: now first, then outwards to +-window.
- * XT_OK with *step; XT_EXPIRED / XT_NOT_YET_VALID if it matches a step
- * outside the window (within CLASSIFY_STEPS of it); XT_BAD_OTP;
- * XT_INTERNAL. */
-static int check_otp(const struct xt_scope *s, const char *otp, time_t now, long long *step)
+/* Fill c with the OTPs of every seed for the steps now_step +- window.
+ * XT_OK; XT_INTERNAL (c is left empty). */
+static int otp_cache_fill(const struct xt_scope *s, struct xt_otp_cache *c, long long now_step)
 {
-    long long now_step = (long long)now / s->interval;
+    char otp[XT_DIGITS_MAX + 1];
+    int rc = XT_OK;
+
+    OPENSSL_cleanse(c->otp, sizeof(c->otp));
+    c->step = -1;
+    for (unsigned i = 0; i < s->n_seeds && rc == XT_OK; i++)
+        for (unsigned k = 0; k <= 2 * s->window && rc == XT_OK; k++) {
+            long long step = now_step - s->window + k;
+
+            if (step >= 0 && (rc = xt_totp(&s->seeds[i], s->digits, s->interval, step, otp)) == XT_OK)
+                memcpy(c->otp[i][k], otp, s->digits);
+        }
+    OPENSSL_cleanse(otp, sizeof(otp));
+    if (rc != XT_OK) {
+        OPENSSL_cleanse(c->otp, sizeof(c->otp));
+        return rc;
+    }
+    c->step = now_step;
+    c->window = s->window;
+    return XT_OK;
+}
+
+/* otp_matches for a step within the window, from the cache: the OTP of a
+ * step is the same for every token of it, so a busy verifier computes it
+ * once per step, not once per token. */
+static int otp_matches_cached(const struct xt_scope *s, const struct xt_otp_cache *c,
+                              const char *otp, long long step)
+{
+    unsigned k = (unsigned)(step - c->step + c->window);
+    int match = 0;
+
+    for (unsigned i = 0; i < s->n_seeds; i++)
+        match |= CRYPTO_memcmp(c->otp[i][k], otp, s->digits) == 0;
+    return match;
+}
+
+/* Find the OTP's step: now first, then outwards to +-window (from cache,
+ * if any: it must hold now_step), then on to CLASSIFY_STEPS.
+ * XT_OK with *step; XT_EXPIRED / XT_NOT_YET_VALID if it matches a step
+ * outside the window; XT_BAD_OTP; XT_INTERNAL. */
+static int check_otp(const struct xt_scope *s, const struct xt_otp_cache *cache, const char *otp,
+                     long long now_step, long long *step)
+{
     unsigned limit = s->window + CLASSIFY_STEPS;
 
     for (unsigned d = 0; d <= limit; d++) {
-        int later = otp_matches(s, otp, now_step + d);
-        int earlier = d == 0 ? 0 : otp_matches(s, otp, now_step - d);
+        int later, earlier;
 
+        if (cache != NULL && d <= s->window) {
+            later = otp_matches_cached(s, cache, otp, now_step + d);
+            earlier = d == 0 ? 0 : otp_matches_cached(s, cache, otp, now_step - d);
+        } else {
+            later = otp_matches(s, otp, now_step + d);
+            earlier = d == 0 ? 0 : otp_matches(s, otp, now_step - d);
+        }
         if (later < 0 || earlier < 0)
             return XT_INTERNAL;
         if (later || earlier) {
@@ -103,8 +147,24 @@ static int check_otp(const struct xt_scope *s, const char *otp, time_t now, long
     return XT_BAD_OTP;
 }
 
-int xt_verify_detail(const xt_config *cfg, xt_replay *replay, const char *jid, const char *token,
-                     size_t token_len, time_t now, struct xt_detail *detail)
+/* The scope's OTP cache, brought to now_step; NULL if the state has none
+ * or it cannot be filled (the OTPs are then computed per token). */
+static const struct xt_otp_cache *otp_cache_for(const xt_config *cfg, const struct xt_scope *s,
+                                                struct xt_verify_state *state, long long now_step)
+{
+    struct xt_otp_cache *c;
+
+    if (state->otps == NULL)
+        return NULL;
+    c = &state->otps[s == &cfg->global ? cfg->n_sections : (size_t)(s - cfg->sections)];
+    if ((c->step != now_step || c->window != s->window) && otp_cache_fill(s, c, now_step) != XT_OK)
+        return NULL;
+    return c;
+}
+
+int xt_verify_with(const xt_config *cfg, xt_replay *replay, struct xt_verify_state *state,
+                   const char *jid, const char *token, size_t token_len, time_t now,
+                   struct xt_detail *detail)
 {
     const struct xt_scope *s = NULL;
     struct parsed_token pt;
@@ -120,9 +180,11 @@ int xt_verify_detail(const xt_config *cfg, xt_replay *replay, const char *jid, c
         rc = parse_token(token, token_len, (size_t)s->digits + s->nonce_digits, &pt);
     if (rc != XT_OK)
         return rc;
-    rc = check_signature(s, token, &pt, jid);
-    if (rc == XT_OK)
-        rc = check_otp(s, token, now, &step);
+    rc = check_signature(s, state->scratch, token, &pt, jid);
+    if (rc == XT_OK) {
+        long long now_step = (long long)now / s->interval;
+        rc = check_otp(s, otp_cache_for(cfg, s, state, now_step), token, now_step, &step);
+    }
     /* only a token that passed everything else may touch the store; its
      * entry outlives every verifier that may share the store, whatever the
      * window of this one (the config keeps every window within it) */
@@ -133,6 +195,20 @@ int xt_verify_detail(const xt_config *cfg, xt_replay *replay, const char *jid, c
         detail->lifetime = s->interval * (s->window + 1);
     }
     OPENSSL_cleanse(&pt, sizeof(pt));
+    return rc;
+}
+
+int xt_verify_detail(const xt_config *cfg, xt_replay *replay, const char *jid, const char *token,
+                     size_t token_len, time_t now, struct xt_detail *detail)
+{
+    struct xt_verify_state state = {EVP_MD_CTX_new(), NULL};
+    int rc = XT_NOMEM;
+
+    if (detail != NULL)
+        memset(detail, 0, sizeof(*detail));
+    if (state.scratch != NULL)
+        rc = xt_verify_with(cfg, replay, &state, jid, token, token_len, now, detail);
+    EVP_MD_CTX_free(state.scratch);
     return rc;
 }
 

@@ -36,15 +36,12 @@ void extauth_ctx_init(struct extauth_ctx *ctx)
     memset(ctx, 0, sizeof *ctx);
     ctx->protocol = EXTAUTH_EJABBERD;
     ctx->users = "any";
-    ctx->last_check = (time_t)-1;
 }
 
 void extauth_ctx_free(struct extauth_ctx *ctx)
 {
-    xt_replay_free(ctx->replay);
-    xt_config_free(ctx->cfg);
-    ctx->replay = NULL;
-    ctx->cfg = NULL;
+    xt_verifier_free(ctx->verifier);
+    ctx->verifier = NULL;
 }
 
 /* Log a problem at `priority` unless it is the one logged last: a broken
@@ -57,84 +54,54 @@ static void log_problem(struct extauth_ctx *ctx, int priority, const char *messa
     log_msg(priority, "%s", message);
 }
 
-static void file_id_of(const char *path, struct extauth_file_id *id)
+/* Log the outcome of the verifier's last load. */
+static int log_load(struct extauth_ctx *ctx, const char *why)
 {
-    struct stat st;
+    int status = xt_verifier_status(ctx->verifier);
+    const xt_config *cfg = xt_verifier_config(ctx->verifier);
 
-    memset(id, 0, sizeof *id);
-    if (stat(path, &st) != 0)
-        return;
-    id->exists = 1;
-    id->dev = st.st_dev;
-    id->ino = st.st_ino;
-    id->size = st.st_size;
-    id->mtime = st.st_mtim;
-    id->ctime = st.st_ctim; /* changes on chmod/chown too */
-}
-
-static int file_id_equal(const struct extauth_file_id *a, const struct extauth_file_id *b)
-{
-    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
-           a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+    if (status != XT_OK) {
+        char message[EXTAUTH_MSG_MAX];
+        snprintf(message, sizeof message, "config not loaded, answering no to everything: %s",
+                 xt_verifier_error(ctx->verifier));
+        log_problem(ctx, LOG_ERR, message);
+        return status;
+    }
+    log_msg(LOG_INFO, "config %s loaded (%s), replay %s", ctx->config_path, why,
+            xt_verifier_replay(ctx->verifier) ? xt_config_replay_dir(cfg) : "off");
+    ctx->last_error[0] = '\0';
+    return status;
 }
 
 int extauth_load(struct extauth_ctx *ctx, const char *why)
 {
-    char err[XT_ERR_MAX] = "";
-    xt_config *cfg = NULL;
-    xt_replay *replay = NULL;
-    const char *replay_where = "off";
-    int status;
-
-    /* stat before reading: a change racing with the read is seen next time */
-    file_id_of(ctx->config_path, &ctx->loaded_id);
-    extauth_ctx_free(ctx); /* fail closed: the old keys go even if the new file is bad */
-    status = xt_config_load(ctx->config_path, &cfg, err, sizeof err);
     /* one handle for the process: the file store stays mapped, a Redis
      * store keeps its connection (and reconnects on the request after an
-     * error) */
-    if (status == XT_OK && !ctx->no_replay && (status = xt_replay_open(cfg, &replay)) != XT_OK)
-        snprintf(err, sizeof err, "replay store: %s", xt_strerror(status));
-    if (replay != NULL)
-        replay_where = xt_config_replay_dir(cfg);
-    if (status != XT_OK) {
-        char message[EXTAUTH_MSG_MAX];
-        snprintf(message, sizeof message, "config not loaded, answering no to everything: %s",
-                 err[0] ? err : xt_strerror(status));
-        log_problem(ctx, LOG_ERR, message);
-        goto done;
+     * error), the OTPs of the current step are computed once */
+    if (ctx->verifier == NULL) {
+        int status = xt_verifier_new(ctx->config_path, ctx->no_replay ? XT_VERIFIER_NO_REPLAY : 0,
+                                     &ctx->verifier);
+        if (status != XT_OK) {
+            log_problem(ctx, LOG_ERR, "config not loaded, answering no to everything: out of memory");
+            return status;
+        }
+    } else {
+        xt_verifier_refresh(ctx->verifier, time(NULL), 1);
     }
-    log_msg(LOG_INFO, "config %s loaded (%s), replay %s", ctx->config_path, why, replay_where);
-    ctx->last_error[0] = '\0';
-    ctx->cfg = cfg;
-    ctx->replay = replay;
-    cfg = NULL;
-    replay = NULL;
-done:
-    xt_replay_free(replay);
-    xt_config_free(cfg);
-    return status;
+    return log_load(ctx, why);
 }
 
 void extauth_refresh(struct extauth_ctx *ctx, time_t now)
 {
-    struct extauth_file_id id;
-
-    if (ctx->config_path == NULL)
+    if (ctx->config_path == NULL || ctx->verifier == NULL)
         return;
     if (extauth_reload_requested) {
         extauth_reload_requested = 0;
-        ctx->last_check = now;
         extauth_load(ctx, "SIGHUP");
         return;
     }
-    if (now == ctx->last_check)
-        return; /* at most one stat() a second */
-    ctx->last_check = now;
-    file_id_of(ctx->config_path, &id);
-    if (!file_id_equal(&id, &ctx->loaded_id))
-        extauth_load(ctx, "file changed");
+    if (xt_verifier_refresh(ctx->verifier, now, 0))
+        log_load(ctx, "file changed");
 }
 
 /* auth:U:S:P -> 1 if P is a valid token for U@S. */
@@ -152,8 +119,8 @@ static int answer_auth(struct extauth_ctx *ctx, const struct extauth_request *re
     else
         xt_printable(jid, strlen(jid), shown, sizeof shown);
     if (status == XT_OK)
-        status = xt_verify_detail(ctx->cfg, ctx->replay, jid, req->password, req->password_len,
-                                  now, &detail);
+        status = xt_verifier_verify(ctx->verifier, jid, req->password, req->password_len, now,
+                                    &detail);
     class = xt_status_class(status);
     if (class == XT_CLASS_OK) {
         if (ctx->verbose)
@@ -168,7 +135,7 @@ static int answer_auth(struct extauth_ctx *ctx, const struct extauth_request *re
         char message[EXTAUTH_MSG_MAX];
         snprintf(message, sizeof message, "auth: cannot check tokens: %s%s%s", xt_strerror(status),
                  status == XT_STORE || status == XT_STORE_FULL ? ": " : "",
-                 status == XT_STORE || status == XT_STORE_FULL ? xt_replay_error(ctx->replay) : "");
+                 status == XT_STORE || status == XT_STORE_FULL ? xt_replay_error(xt_verifier_replay(ctx->verifier)) : "");
         log_problem(ctx, LOG_ERR, message);
     }
     return 0;
@@ -182,7 +149,7 @@ static int answer_isuser(struct extauth_ctx *ctx, const struct extauth_request *
     int status = xt_jid_make(req->user, req->server, jid, sizeof jid);
 
     if (status == XT_OK)
-        status = xt_user_exists(ctx->cfg, ctx->users, jid, err, sizeof err);
+        status = xt_verifier_user_exists(ctx->verifier, ctx->users, jid, err, sizeof err);
     if (status == XT_CONFIG || status == XT_NOMEM)
         log_problem(ctx, LOG_ERR, err[0] ? err : xt_strerror(status));
     xt_printable(jid, strlen(jid), shown, sizeof shown);
@@ -194,7 +161,7 @@ static int answer_isuser(struct extauth_ctx *ctx, const struct extauth_request *
 
 int extauth_answer(struct extauth_ctx *ctx, const struct extauth_request *req, time_t now)
 {
-    if (ctx->cfg == NULL)
+    if (ctx->verifier == NULL || xt_verifier_config(ctx->verifier) == NULL)
         return 0; /* missing or bad config: already logged once */
     switch (req->kind) {
     case EXTAUTH_AUTH:
@@ -301,7 +268,6 @@ int cmd_extauth(int argc, char **argv)
     }
     log_open(ctx.verbose);
     extauth_load(&ctx, "start"); /* a bad config is logged; we answer 0 until fixed */
-    ctx.last_check = time(NULL);
     rc = extauth_serve(STDIN_FILENO, out_fd, &ctx) == 0 ? EXIT_OK : EXIT_REFUSED;
     log_msg(LOG_DEBUG, "extauth: exiting (%s)", rc == EXIT_OK ? "end of input" : "I/O error");
 done:

@@ -12,7 +12,8 @@
  *   - extauth_serve(): a whole byte stream from any readable fd (a pipe, a
  *     memfd or a regular file: it stops at EOF), replies to any writable fd.
  *     Set up a ctx with extauth_ctx_init(), then either point config_path at
- *     a config file or set ctx->cfg directly (config_path NULL: no reloads).
+ *     a config file or set ctx->verifier directly (config_path NULL: no
+ *     reloads).
  */
 #ifndef XTOKEN_EXTAUTH_H
 #define XTOKEN_EXTAUTH_H
@@ -48,28 +49,16 @@ struct extauth_request {
     size_t password_len;
 };
 
-/* Identity of the config file when it was last (re)loaded. */
-struct extauth_file_id {
-    int exists;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime, ctime;
-};
-
 struct extauth_ctx {
     /* settings (from the command line) */
     enum extauth_protocol protocol;
-    const char *config_path; /* NULL: use cfg as set, never reload */
+    const char *config_path; /* NULL: use verifier as set, never reload */
     const char *users;       /* users policy for isuser: any, nss or a path */
     int no_replay;
     int verbose; /* log every answer, not only refusals */
 
     /* state */
-    xt_config *cfg;    /* NULL while the config is missing or bad: answer 0 */
-    xt_replay *replay; /* kept open across requests; NULL: no replay checks */
-    struct extauth_file_id loaded_id;
-    time_t last_check;                /* when the config file was last stat'ed */
+    xt_verifier *verifier; /* config (reloaded on change), replay store, caches */
     char last_error[EXTAUTH_MSG_MAX]; /* last problem logged, so each is logged once */
 };
 
@@ -81,17 +70,17 @@ extern volatile sig_atomic_t extauth_waiting;
 
 /* Zero ctx and fill in the defaults (protocol ejabberd, users "any"). */
 void extauth_ctx_init(struct extauth_ctx *ctx);
-/* Free the config and the replay handle. */
+/* Free the verifier (config, replay handle). */
 void extauth_ctx_free(struct extauth_ctx *ctx);
 
 /* Reload the config if SIGHUP asked for it, or (at most once a second) if
- * the file changed (dev, inode, size, mtime or ctime). Cheap when nothing
- * changed: one stat() per second at most. */
+ * the file changed (xt_verifier_refresh). Cheap when nothing changed: one
+ * stat() per second at most. */
 void extauth_refresh(struct extauth_ctx *ctx, time_t now);
 
-/* (Re)load ctx->config_path now: on success swap in the new config and a new
- * replay handle; on failure drop the old ones (fail closed: answer 0) and
- * log the reason once. XT_OK or the library's status. */
+/* (Re)load ctx->config_path now (the verifier drops the old config even if
+ * the new one is bad: fail closed, answer 0) and log the outcome, a failure
+ * once. XT_OK or the library's status. */
 int extauth_load(struct extauth_ctx *ctx, const char *why);
 
 /* Split text (len bytes, text[len] must be '\0'; modified in place) into

@@ -43,6 +43,7 @@ int main(void)
 
     srunner_add_suite(sr, config_suite());
     srunner_add_suite(sr, users_suite());
+    srunner_add_suite(sr, verifier_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -16,5 +16,6 @@ const char *unit_write_file(const char *name, const char *text, unsigned mode);
 Suite *token_suite(void);
 Suite *config_suite(void);
 Suite *users_suite(void);
+Suite *verifier_suite(void);
 
 #endif
