@@ -47,7 +47,7 @@ local verifier, unavailable;
 do
 	local ok, lib = pcall(require, "xtoken");
 	if not ok then
-		unavailable = "the Lua module xtoken is not installed (install the package lua-xtoken)";
+		unavailable = "the Lua module xtoken did not load (install the package lua-xtoken)";
 		module:log("error", "cannot load the Lua module xtoken: %s", tostring(lib));
 	else
 		local v, err = lib.new(xtoken_config, { users = xtoken_users });
