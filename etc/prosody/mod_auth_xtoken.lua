@@ -48,7 +48,7 @@ do
 	local ok, lib = pcall(require, "xtoken");
 	if not ok then
 		unavailable = "the Lua module xtoken did not load (install the package lua-xtoken)";
-		module:log("error", "cannot load the Lua module xtoken: %s", tostring(lib));
+		module:log("error", "cannot load the Lua module xtoken: %s", (tostring(lib):gsub("%s*\n%s*", " ")));
 	else
 		local v, err = lib.new(xtoken_config, { users = xtoken_users });
 		if not v then
