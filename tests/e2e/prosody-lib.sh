@@ -7,6 +7,10 @@
 #                        build/xtoken), $PT_USER (prosody when root, else
 #                        the current user; the config is root:prosody 0640).
 #   e2e_stage FILE        copy FILE into $E2E_DIR/bin (0755), print the path.
+#   pt_stage_binding     copy the Lua binding ($XTOKEN_LUA_SO, default
+#                        build/lua/xtoken.so) to $E2E_DIR/lua and put that
+#                        dir first in Prosody's LUA_CPATH_5_4 (PT_ENV), so
+#                        mod_auth_xtoken's require "xtoken" loads this build.
 #   mint JID [AT]        print a token for JID (xtoken issue [--at AT]).
 #   tamper TOKEN         print TOKEN with one signature character changed.
 #   prosody_start DIR AUTH_LUA
@@ -59,6 +63,16 @@ pt_setup() {
     mv "$CONF.new" "$CONF"
     printf '%s\n' "alice@$PT_DOMAIN" "bob@$PT_DOMAIN" >"$USERS"
     chmod 0644 "$USERS"
+}
+
+pt_stage_binding() {
+    local so=${XTOKEN_LUA_SO:-$PT_ROOT/build/lua/xtoken.so}
+    [ -f "$so" ] || { echo "$E2E_NAME: $so (the Lua binding) is missing: run make" >&2; exit 2; }
+    mkdir -p -m 0755 "$E2E_DIR/lua"
+    cp "$so" "$E2E_DIR/lua/xtoken.so" && chmod 0644 "$E2E_DIR/lua/xtoken.so" || exit 2
+    # Absolute (Prosody drops relative entries); ";;" keeps Lua's default
+    # path for Prosody's other C modules.
+    PT_ENV="${PT_ENV:+$PT_ENV }LUA_CPATH_5_4=$E2E_DIR/lua/?.so;;"
 }
 
 # The token checks both Prosody paths make, through the caller's

@@ -15,15 +15,7 @@ ALICE=alice@$PT_DOMAIN
 BOB=bob@$PT_DOMAIN
 RAW_CLIENT=$E2E_LIB_DIR/prosody-sasl-client.py
 
-# The binding, staged where user prosody can read it, first in Lua's C path
-# (absolute: Prosody drops relative entries); ";;" keeps Lua's default path
-# for Prosody's other C modules.
-BINDING=${XTOKEN_LUA_SO:-$PT_ROOT/build/lua/xtoken.so}
-[ -f "$BINDING" ] || { echo "prosody-native: $BINDING is missing: run make" >&2; exit 2; }
-mkdir -m 0755 "$E2E_DIR/lua"
-cp "$BINDING" "$E2E_DIR/lua/xtoken.so" && chmod 0644 "$E2E_DIR/lua/xtoken.so" || exit 2
-BINDING_ENV="LUA_CPATH_5_4=$E2E_DIR/lua/?.so;;"
-PT_ENV="${PT_ENV:+$PT_ENV }$BINDING_ENV"
+pt_stage_binding
 
 # login accept|refuse DESC JID TOKEN [REASON_REGEX]: SASL PLAIN through
 # slixmpp; a refusal must be logged with its reason. xlogin: X-TOKEN.
