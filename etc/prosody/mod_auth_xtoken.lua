@@ -156,6 +156,9 @@ function provider.test_password(username, token)
 	if xtoken_users then
 		local exists, why = provider.user_exists(username);
 		if not exists then
+			if config_reason(why) then
+				return refuse(jid, why);
+			end
 			return refuse(jid, "not a user (xtoken_users = " .. xtoken_users .. "): " .. tostring(why));
 		end
 	end
