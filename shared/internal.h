@@ -102,6 +102,11 @@ int xt_verify_with(const xt_config *cfg, xt_replay *replay, struct xt_verify_sta
                    const char *jid, const char *token, size_t token_len, time_t now,
                    struct xt_detail *detail);
 
+/* replay.c: start loading the cache lines xt_replay_use will scan for key
+ * (a long-lived handle's mapped file store; nothing otherwise), so that
+ * their misses overlap the HMAC instead of following it. */
+void xt_replay_prefetch(const xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN]);
+
 /* codec.c */
 /* Decoded length (> 0) on success; 0 on a character outside base32, a
  * length no encoder produces, or output overflow. Case-insensitive, '='

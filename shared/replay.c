@@ -804,6 +804,22 @@ static int expiry_check_locked(xt_replay *r, time_t expires, time_t *now)
     return XT_STORE;
 }
 
+/* Ask for every cache line of both buckets at once: a new token's buckets
+ * are almost never cached (random places in 16 MiB), and the scan reads
+ * each line in turn, so without this their misses add up one after the
+ * other (about 8 x 100 ns, most of a use of the store). */
+static void prefetch_buckets(const xt_replay *r, const uint64_t bucket[2])
+{
+    const size_t bucket_size = STORE_SLOTS * sizeof(struct slot);
+
+    for (int b = 0; b < 2; b++) {
+        const unsigned char *start = r->map + STORE_HEADER_SIZE + bucket[b] * bucket_size;
+
+        for (size_t at = 0; at < bucket_size; at += 64)
+            __builtin_prefetch(start + at, 1, 3);
+    }
+}
+
 /* With the mutex held: check and record key (the key, then `expires`). A
  * wholly mapped store is used in place; otherwise (a handle's first use)
  * the two buckets are read with pread and the new entry is written with one
@@ -826,6 +842,8 @@ static int record_locked(xt_replay *r, const unsigned char *key, time_t expires)
     if (rc != XT_OK)
         return rc;
     key_buckets(key, r->n_buckets, bucket);
+    if (r->map_len == r->size)
+        prefetch_buckets(r, bucket);
     for (int b = 0; b < 2; b++) {
         off[b] = (off_t)(STORE_HEADER_SIZE + bucket[b] * sizeof(buf[b]));
         if (r->map_len == r->size)
@@ -964,6 +982,18 @@ const char *xt_replay_error(const xt_replay *replay)
     if (replay != NULL && replay->redis != NULL)
         return xt_redis_error(replay->redis);
     return replay != NULL ? replay->err : "";
+}
+
+void xt_replay_prefetch(const xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN])
+{
+    uint64_t bucket[2];
+
+    /* only a wholly mapped store; a prefetch never faults, so a file
+     * truncated under the mapping is no concern here */
+    if (replay == NULL || replay->map == NULL || replay->map_len != replay->size)
+        return;
+    key_buckets(key, replay->n_buckets, bucket);
+    prefetch_buckets(replay, bucket);
 }
 
 int xt_replay_use(xt_replay *replay, const unsigned char key[XT_REPLAY_KEY_LEN], time_t expires)

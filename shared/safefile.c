@@ -10,7 +10,8 @@
 
 /* XT_OK if st describes a regular file only root or we can change (and,
  * for a secret, others cannot read); XT_CONFIG with the reason otherwise.
- * Group read is allowed so that `root:ejabberd 0640` works. */
+ * Group read is allowed so that `root:xtoken 0640` (the package's group,
+ * with the service users in it) works. */
 static int check_file_stat(const char *path, const struct stat *st, size_t maxlen, int secret,
                            char *err, size_t errlen)
 {

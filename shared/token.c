@@ -180,6 +180,7 @@ int xt_verify_with(const xt_config *cfg, xt_replay *replay, struct xt_verify_sta
         rc = parse_token(token, token_len, (size_t)s->digits + s->nonce_digits, &pt);
     if (rc != XT_OK)
         return rc;
+    xt_replay_prefetch(replay, pt.mac);
     rc = check_signature(s, state->scratch, token, &pt, jid);
     if (rc == XT_OK) {
         long long now_step = (long long)now / s->interval;

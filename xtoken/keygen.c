@@ -50,7 +50,7 @@ int cmd_keygen(int argc, char **argv)
         tool_error("keygen: the OS random generator failed");
         goto done;
     }
-    printf("# pam_xtoken keys: keep this file mode 0600 (or root:ejabberd 0640)\n");
+    printf("# pam_xtoken keys: keep this file root:xtoken 0640 (adduser ejabberd xtoken) or 0600\n");
     if (opts.domain)
         printf("[%s]\n", opts.domain);
     printf("otp_seed = %s\ntoken_secret = %s\n", seed, secret);

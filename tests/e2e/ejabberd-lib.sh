@@ -46,7 +46,7 @@ ejt_setup() {
     XTOKEN=$(e2e_stage "$XTOKEN") || exit 2
     # Run ejabberd as its own system user when we can (root, user exists):
     # that is how the Debian service runs it, and it proves the file
-    # permissions the README recommends (root:ejabberd 0640) are enough.
+    # group read (0640, as the package's root:xtoken) is enough.
     if [ -z "${EJD_USER+set}" ]; then
         EJD_USER=
         if [ "$(id -u)" = 0 ] && id ejabberd >/dev/null 2>&1; then
