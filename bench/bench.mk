@@ -34,3 +34,16 @@ bench: bench-build
 # Needs root and tests/install-deps.sh e2e (ejabberd). BENCH_LOGINS=N.
 bench-e2e: all $(BUILD)/xtoken
 	bench/e2e.sh
+
+# The Lua binding's v:verify next to the handle called from C, same tokens,
+# same loop, one run (bench/lua_bench.lua); run first by `make bench`.
+$(BENCH_DIR)/lua_ref: bench/lua_ref.c shared/xtoken.h $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+.PHONY: bench-lua
+bench-lua: $(BUILD)/lua/xtoken.so $(BENCH_DIR)/lua_ref
+	LUA_CPATH_5_4='$(abspath $(BUILD))/lua/?.so' $(LUA) bench/lua_bench.lua \
+	  $(abspath $(BENCH_DIR))/lua_ref $(if $(findstring --quick,$(BENCH_ARGS)),--quick)
+
+bench: bench-lua

@@ -34,7 +34,7 @@ $(LUA_MOD): $(LUA_OBJS) $(LIB) lua/xtoken.map
 
 # LUA_PRELOAD: set by check-asan to the ASan runtime (lua5.4 itself is not
 # built with it).
-check-lua: $(LUA_MOD) $(XTOKEN) $(PAM_MOD) $(BUILD)/tests/pamcheck
+check-lua: $(LUA_MOD) $(BUILD)/xtoken $(PAM_MOD) $(BUILD)/tests/pamcheck
 	LUA='$(LUA)' LUA_PRELOAD='$(LUA_PRELOAD)' tests/lua/run.sh $(BUILD)
 
 CHECK_TARGETS += check-lua

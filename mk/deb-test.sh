@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Package test (make deb-test, as root on Debian 12): lint the built package,
-# install it, use it the way a sysadmin would (group xtoken, PAM service +
-# pamtester, xtoken doctor on this machine's real ejabberd, Prosody and
-# saslauthd configs), check the ELF hardening, purge it and check that
-# nothing it added is left behind (the group included).
+# Package test (make deb-test, as root on Debian 12): lint the built packages
+# (libpam-xtoken and lua-xtoken), install them, use them the way a sysadmin
+# would (group xtoken, PAM service + pamtester, xtoken doctor on this
+# machine's real ejabberd, Prosody and saslauthd configs, the Lua binding
+# from lua5.4's own module path sharing the replay store with PAM and
+# xtoken), check the upgrade step of postinst and the ELF hardening, purge
+# them and check that nothing they added is left behind (the group included).
 #   mk/deb-test.sh [DIR]    DIR holds the .deb and .changes (default build/deb)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +13,7 @@ out=${1:-build/deb}
 case $out in /*) ;; *) out=$top/$out ;; esac
 
 PKG=libpam-xtoken
+LUA_PKG=lua-xtoken
 CONF=/etc/security/pam_xtoken.conf
 REPLAY_DIR=/run/pam_xtoken
 SERVICE=xtoken-debtest
@@ -23,23 +26,30 @@ SERVER_CONFIGS=(/etc/ejabberd/ejabberd.yml /etc/prosody/prosody.cfg.lua /etc/def
 
 say() { echo "deb-test: $*"; }
 fail() { echo "deb-test: FAIL: $*" >&2; exit 1; }
-is_installed() { dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q 'ok installed'; }
+is_installed() { dpkg-query -W -f='${Status}' "${1:-$PKG}" 2>/dev/null | grep -q 'ok installed'; }
+is_known() { dpkg-query -W "$1" >/dev/null 2>&1; }
 mode_of() { stat -c '%a %U %G' "$1"; }
 
 [ "$(id -u)" = 0 ] || fail "needs root (dpkg -i, /etc/pam.d)"
 debs=("$out/${PKG}"_*.deb)
+lua_debs=("$out/${LUA_PKG}"_*.deb)
 changes_files=("$out"/*.changes)
 deb=${debs[0]}
+lua_deb=${lua_debs[0]}
 changes=${changes_files[0]}
-if [ ! -f "$deb" ] || [ ! -f "$changes" ] || [ ${#debs[@]} != 1 ]; then
-    fail "want one ${PKG}_*.deb and a .changes in $out (run make deb)"
+if [ ! -f "$deb" ] || [ ! -f "$lua_deb" ] || [ ! -f "$changes" ] || [ ${#debs[@]} != 1 ] \
+    || [ ${#lua_debs[@]} != 1 ]; then
+    fail "want one ${PKG}_*.deb, one ${LUA_PKG}_*.deb and a .changes in $out (run make deb)"
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/deb-test.XXXXXX")
 cleanup() {
     rc=$?
     rm -f "$PAMD_JID" "$PAMD_LOCAL"
-    if dpkg-query -W "$PKG" >/dev/null 2>&1; then dpkg --purge "$PKG" >/dev/null 2>&1 || true; fi
+    for p in "$LUA_PKG" "$PKG"; do
+        if is_known "$p"; then dpkg --purge "$p" >/dev/null 2>&1 || true; fi
+    done
+    rm -f /run/pam_xtoken/4242.store
     if [ -e "$tmp/saved.conf" ]; then mv "$tmp/saved.conf" "$CONF"; fi
     for f in "${SERVER_CONFIGS[@]}"; do
         saved=$tmp/saved.$(echo "$f" | tr / _)
@@ -52,9 +62,9 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- lintian: no errors, no warnings ----------------------------------------
-say "lintian $(basename "$deb") $(basename "$changes")"
+say "lintian $(basename "$deb") $(basename "$lua_deb") $(basename "$changes")"
 lintian_rc=0
-lintian --fail-on error,warning --display-info "$deb" "$changes" > "$tmp/lintian.txt" 2>&1 \
+lintian --fail-on error,warning --display-info "$deb" "$lua_deb" "$changes" > "$tmp/lintian.txt" 2>&1 \
     || lintian_rc=$?
 cat "$tmp/lintian.txt"
 [ $lintian_rc = 0 ] || fail "lintian exit status $lintian_rc"
@@ -70,10 +80,23 @@ for f in "$pam_dir/pam_xtoken.so" /usr/bin/xtoken \
          /usr/share/doc/libpam-xtoken/copyright; do
     grep -qx "$f" "$tmp/contents" || fail "package lacks $f"
 done
+# The Prosody provider and the Lua module are in lua-xtoken, not here.
+lua_cmod_dir=$(pkg-config --variable=INSTALL_CMOD lua5.4)
+lua_module=$lua_cmod_dir/xtoken.so
+grep -q -e '^/usr/lib/prosody/' -e '/lua/5\.4/' "$tmp/contents" && fail "$PKG ships the Lua module or the Prosody provider"
+dpkg-deb -c "$lua_deb" | awk '{print $NF}' | sed 's|^\./|/|' > "$tmp/lua-contents"
+for f in "$lua_module" /usr/share/doc/$LUA_PKG/copyright; do
+    grep -qx "$f" "$tmp/lua-contents" || fail "$LUA_PKG lacks $f"
+done
 if [ -f "$top/etc/prosody/mod_auth_xtoken.lua" ]; then
-    grep -qx /usr/lib/prosody/modules/mod_auth_xtoken.lua "$tmp/contents" \
-        || fail "package lacks the Prosody provider"
+    grep -qx /usr/lib/prosody/modules/mod_auth_xtoken.lua "$tmp/lua-contents" \
+        || fail "$LUA_PKG lacks the Prosody provider"
 fi
+dpkg-deb -f "$lua_deb" Depends | grep -q "$PKG (= " || fail "$LUA_PKG does not depend on $PKG"
+for field in Breaks Replaces; do
+    [ "$(dpkg-deb -f "$lua_deb" $field)" = "$PKG (<< 0.2.0)" ] \
+        || fail "$LUA_PKG $field: $(dpkg-deb -f "$lua_deb" $field)"
+done
 grep -qx /usr/share/doc/libpam-xtoken/README.md.gz "$tmp/contents" || fail "package lacks README.md"
 # The README links the guides: every doc/*.md ships (compressed when large).
 for g in "$top"/doc/*.md; do
@@ -82,14 +105,16 @@ for g in "$top"/doc/*.md; do
 done
 grep -q '^/usr/share/doc/libpam-xtoken/examples/.' "$tmp/contents" || fail "package has no examples"
 grep -q '^/etc/' "$tmp/contents" && fail "package ships files in /etc (secrets must be generated)"
-say "contents ok ($(grep -vc '/$' "$tmp/contents") files)"
+say "contents ok ($PKG: $(grep -vc '/$' "$tmp/contents") files, $LUA_PKG: $(grep -vc '/$' "$tmp/lua-contents") files, $lua_module)"
 
 # ---- start clean: leftovers of an earlier run, someone's own config ----------
 rm -f "$PAMD_JID" "$PAMD_LOCAL"
-if is_installed || dpkg-query -W "$PKG" >/dev/null 2>&1; then
-    say "purging a leftover $PKG"
-    dpkg --purge "$PKG" >/dev/null
-fi
+for p in "$LUA_PKG" "$PKG"; do
+    if is_known "$p"; then
+        say "purging a leftover $p"
+        dpkg --purge "$p" >/dev/null
+    fi
+done
 if [ -e "$CONF" ] || [ -L "$CONF" ]; then
     say "moving aside an existing $CONF (restored at exit)"
     mv "$CONF" "$tmp/saved.conf"
@@ -97,19 +122,20 @@ fi
 # Everything the package may touch, to compare after the purge. (It ships
 # nothing under /etc and its scripts write only /etc/security; /etc/pam.d
 # holds only this test's own files, removed explicitly.)
-watch=(/etc/security /usr/bin "$pam_dir" /usr/lib/prosody /usr/lib/tmpfiles.d
+watch=(/etc/security /usr/bin "$pam_dir" /usr/lib/prosody /usr/lib/tmpfiles.d "$lua_cmod_dir"
        /usr/share/man/man1 /usr/share/man/man5 /usr/share/man/man8 /usr/share/doc
        /var/lib/dpkg/info /run)
 snapshot() { find "${watch[@]}" -maxdepth 2 2>/dev/null | sort; }
 snapshot > "$tmp/before"
 
 # ---- install ------------------------------------------------------------------
-say "dpkg -i $(basename "$deb")"
-if ! dpkg -i "$deb"; then
+say "dpkg -i $(basename "$deb") $(basename "$lua_deb")"
+if ! dpkg -i "$deb" "$lua_deb"; then
     say "dpkg -i failed, resolving dependencies with apt-get -f install"
     DEBIAN_FRONTEND=noninteractive apt-get -f install -y -qq
 fi
 is_installed || fail "$PKG is not installed"
+is_installed "$LUA_PKG" || fail "$LUA_PKG is not installed"
 
 # ---- the generated configuration and the replay directory ---------------------
 [ -f "$CONF" ] || fail "postinst did not create $CONF"
@@ -186,6 +212,41 @@ grep -q replay "$tmp/verify.err" || { cat "$tmp/verify.err" >&2; fail "replay re
     || fail "nobody's store: $(mode_of "$REPLAY_DIR/65534.store" 2>&1)"
 say "user nobody: refused before, after adduser nobody $GROUP verifies once, replay refused, own store in $REPLAY_DIR"
 
+# ---- the Lua binding, found by lua5.4 where the package put it ------------------
+found=$(env -u LUA_CPATH -u LUA_CPATH_5_4 lua5.4 -e 'print(package.searchpath("xtoken", package.cpath))')
+[ "$found" = "$lua_module" ] || fail "lua5.4 finds xtoken at '$found', want $lua_module"
+env -u LUA_CPATH -u LUA_CPATH_5_4 lua5.4 -e 'require "xtoken"' || fail "lua5.4 -e 'require \"xtoken\"'"
+lua_version=$(lua5.4 -e 'print(require("xtoken").version)')
+[ "xtoken $lua_version" = "$(xtoken --version)" ] || fail "module version $lua_version, tool $(xtoken --version)"
+# A verifier on the default config, as Prosody's provider makes one: prints
+# "true" or "false<TAB>reason" for $JID and $TOKEN (in the environment).
+lua_verify() { # [setpriv...] -> output
+    "$@" env -u LUA_CPATH -u LUA_CPATH_5_4 lua5.4 -e '
+        local v, err = require("xtoken").new("'"$CONF"'")
+        if not v then print("new: " .. err) os.exit(1) end
+        print(v:verify(os.getenv("JID"), os.getenv("TOKEN")))'
+}
+expect_lua() { # WANT WHAT [setpriv...]
+    local want=$1 what=$2 got
+    shift 2
+    got=$(lua_verify "$@") || fail "$what: lua5.4 failed: $got"
+    [ "$got" = "$want" ] || fail "$what: Lua said '$got', want '$want'"
+    say "lua5.4 ${1:+(as nobody) }$what -> $got"
+}
+tok=$(xtoken issue "$alice")
+JID=$alice TOKEN=$tok expect_lua true "verify a fresh token as root"
+expect_auth refused "$SERVICE" "$alice" "$tok" "the token Lua used"
+tok=$(xtoken issue "$alice")
+expect_auth ok "$SERVICE" "$alice" "$tok" "a fresh token"
+JID=$alice TOKEN=$tok expect_lua "$(printf 'false\treplayed')" "the token PAM used"
+tok=$(as_nobody xtoken issue "$alice")
+JID=$alice TOKEN=$tok expect_lua true "verify a fresh token" as_nobody
+printf '%s\n' "$tok" | as_nobody xtoken verify "$alice" 2> "$tmp/verify.err" \
+    && fail "xtoken verify accepted the token Lua used as nobody"
+grep -q replay "$tmp/verify.err" || { cat "$tmp/verify.err" >&2; fail "replay reason missing"; }
+say "xtoken verify (as nobody): the token Lua used is refused ($(cat "$tmp/verify.err"))"
+JID=$alice TOKEN=garbage expect_lua "$(printf 'false\tmalformed token')" "a malformed token" as_nobody
+
 # ---- xtoken doctor on this machine's real server configs -----------------------
 # Debian's own ejabberd.yml, prosody.cfg.lua (with its conf.d Include) and
 # /etc/default/saslauthd, switched to tokens with both cache traps left in
@@ -261,7 +322,7 @@ done
 say "man pam_xtoken, pam_xtoken.conf(5), xtoken(1) render without warnings"
 
 # ---- hardening of the installed ELF files ---------------------------------------
-hardening-check /usr/bin/xtoken "$pam_dir/pam_xtoken.so" > "$tmp/hardening.txt" || true
+hardening-check /usr/bin/xtoken "$pam_dir/pam_xtoken.so" "$lua_module" > "$tmp/hardening.txt" || true
 cat "$tmp/hardening.txt"
 hardening_field() { # FILE FIELD -> the verdict
     awk -v f="$1:" -v k="$2" '$0 == f {in_f=1; next} /^[^ ]/ {in_f=0}
@@ -272,26 +333,49 @@ for field in "Position Independent Executable" "Stack protected" "Fortify Source
     v=$(hardening_field /usr/bin/xtoken "$field")
     case $v in yes*) ;; *) fail "xtoken: $field: $v" ;; esac
 done
-for field in "Stack protected" "Fortify Source functions" "Read-only relocations" "Immediate binding"; do
-    v=$(hardening_field "$pam_dir/pam_xtoken.so" "$field")
-    case $v in yes*) ;; *) fail "pam_xtoken.so: $field: $v" ;; esac
+for so in "$pam_dir/pam_xtoken.so" "$lua_module"; do
+    for field in "Stack protected" "Fortify Source functions" "Read-only relocations" "Immediate binding"; do
+        v=$(hardening_field "$so" "$field")
+        case $v in yes*) ;; *) fail "$so: $field: $v" ;; esac
+    done
 done
-say "hardening: PIE (xtoken), stack protector, fortify, RELRO, BIND_NOW"
+say "hardening: PIE (xtoken), stack protector, fortify, RELRO, BIND_NOW (xtoken, both modules)"
+
+# ---- postinst on an upgrade from before 0.2.0 -------------------------------------
+# Stores of the old format are refused by this version: the upgrade removes
+# them and says which services to restart; any later configure keeps them.
+postinst=/var/lib/dpkg/info/$PKG.postinst
+old_store=$REPLAY_DIR/4242.store
+printf 'an old store\n' > "$old_store"
+"$postinst" configure 0.2.0 > "$tmp/postinst.out" 2>&1 || { cat "$tmp/postinst.out" >&2; fail "postinst configure 0.2.0"; }
+[ -e "$old_store" ] || fail "postinst configure 0.2.0 removed a store"
+[ ! -s "$tmp/postinst.out" ] || { cat "$tmp/postinst.out" >&2; fail "postinst configure 0.2.0 printed something"; }
+"$postinst" configure 0.1.0 > "$tmp/postinst.out" 2>&1 || { cat "$tmp/postinst.out" >&2; fail "postinst configure 0.1.0"; }
+[ -e "$old_store" ] && fail "postinst configure 0.1.0 (upgrade) kept $old_store"
+[ "$(wc -l < "$tmp/postinst.out")" = 1 ] && grep -q 'restart.*Prosody' "$tmp/postinst.out" \
+    || { cat "$tmp/postinst.out" >&2; fail "postinst configure 0.1.0: want a one-line restart notice"; }
+say "postinst: upgrade from 0.1.0 removes the old stores and says: $(cat "$tmp/postinst.out")"
 
 # ---- upgrade (reinstall) and remove keep the config; purge removes all -------
-dpkg -L "$PKG" > "$tmp/files"
+dpkg -L "$PKG" "$LUA_PKG" > "$tmp/files"
 rm -f "$PAMD_JID" "$PAMD_LOCAL"     # the sysadmin's own files, not the package's
 conf_sum=$(sha256sum < "$CONF")
-dpkg -i "$deb" > /dev/null
+dpkg -i "$deb" "$lua_deb" > /dev/null
 [ "$(sha256sum < "$CONF")" = "$conf_sum" ] || fail "reinstalling changed $CONF"
-dpkg --remove "$PKG" > /dev/null
+dpkg --remove "$LUA_PKG" "$PKG" > /dev/null
 [ -e /usr/bin/xtoken ] && fail "remove left /usr/bin/xtoken"
+[ -e "$lua_module" ] && fail "remove left $lua_module"
 [ "$(sha256sum < "$CONF")" = "$conf_sum" ] || fail "remove changed or deleted $CONF"
 say "reinstall and remove keep $CONF unchanged"
-say "dpkg --purge $PKG"
-dpkg --purge "$PKG"
-is_installed && fail "$PKG still installed"
-dpkg-query -W "$PKG" >/dev/null 2>&1 && fail "$PKG still known to dpkg after purge"
+say "dpkg --purge $LUA_PKG $PKG"
+# (remove already took lua-xtoken entirely: it has no conffiles)
+for p in "$LUA_PKG" "$PKG"; do
+    if is_known "$p"; then dpkg --purge "$p"; fi
+done
+for p in "$LUA_PKG" "$PKG"; do
+    is_installed "$p" && fail "$p still installed"
+    is_known "$p" && fail "$p still known to dpkg after purge"
+done
 while read -r f; do
     [ -d "$f" ] && continue        # shared directories like /usr/bin stay
     [ -e "$f" ] && fail "left behind: $f"

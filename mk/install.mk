@@ -2,7 +2,10 @@
 #   make install DESTDIR=/tmp/stage PREFIX=/usr/local
 # The PAM module goes where Linux-PAM looks for modules
 # ($(pkg-config --variable=libdir pam)/security, whatever PREFIX is);
-# everything else goes under PREFIX (default /usr).
+# everything else goes under PREFIX (default /usr), but the Lua module,
+# which goes where Debian's lua5.4 looks for C modules
+# ($(LUA_CMOD_DIR), set in lua/lua.mk: pkg-config's INSTALL_CMOD of lua5.4,
+# /usr/lib/<multiarch>/lua/5.4), whatever PREFIX is.
 
 # GNU names, not INSTALL: dh_auto_install sets that to a command that warns
 # on every call without -s (stripping is dh_strip's job).
@@ -25,9 +28,10 @@ MAN_PAGES       := $(wildcard man/*.[0-9])
 EXAMPLE_FILES    = $(shell find etc -type f ! -path '*/node_modules/*' ! -name '*~' 2>/dev/null | sort)
 
 .PHONY: install uninstall
-install: all $(XTOKEN_BIN)
-	$(INSTALL_DIR) $(DESTDIR)$(PAM_MODULE_DIR) $(DESTDIR)$(BINDIR)
+install: all $(XTOKEN_BIN) $(LUA_MOD)
+	$(INSTALL_DIR) $(DESTDIR)$(PAM_MODULE_DIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUA_CMOD_DIR)
 	$(INSTALL_DATA) $(PAM_MOD) $(DESTDIR)$(PAM_MODULE_DIR)/pam_xtoken.so
+	$(INSTALL_DATA) $(LUA_MOD) $(DESTDIR)$(LUA_CMOD_DIR)/xtoken.so
 	$(INSTALL_PROGRAM) $(XTOKEN_BIN) $(DESTDIR)$(BINDIR)/xtoken
 	set -e; for page in $(MAN_PAGES); do \
 	  section=$${page##*.}; \
@@ -46,6 +50,7 @@ install: all $(XTOKEN_BIN)
 
 uninstall:
 	rm -f $(DESTDIR)$(PAM_MODULE_DIR)/pam_xtoken.so $(DESTDIR)$(BINDIR)/xtoken
+	rm -f $(DESTDIR)$(LUA_CMOD_DIR)/xtoken.so
 	rm -f $(DESTDIR)$(PROSODY_MODULE_DIR)/$(notdir $(PROSODY_PROVIDER))
 	set -e; for page in $(MAN_PAGES); do \
 	  rm -f $(DESTDIR)$(MANDIR)/man$${page##*.}/$${page#man/}; \

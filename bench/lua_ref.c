@@ -1,0 +1,148 @@
+/* The C side of bench/lua_bench.lua (make bench-lua): the same loop as the
+ * Lua one, through the verifier handle directly, so the two rates printed
+ * side by side differ only by the binding's per-call cost.
+ *
+ *   lua_ref mint CONF JID N FILE     N fresh tokens for JID, one a line
+ *   lua_ref time CONF JID FILE WARM CALLS
+ *       a handle on CONF; verify the first WARM tokens of FILE (not timed:
+ *       a new replay store's first uses map and touch its pages), then
+ *       CALLS verifications cycling through the others, timed in CPU time
+ *       of this process; prints verifications per CPU second.
+ * Every verification must succeed: a refusal ends the run (exit 1).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "xtoken.h"
+
+#define LINE_MAX_LEN (XT_TOKEN_MAX + 2)
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int mint(const char *conf, const char *jid, unsigned long n, const char *path)
+{
+    char err[XT_ERR_MAX] = "", token[XT_TOKEN_MAX + 1];
+    xt_config *cfg = NULL;
+    FILE *out = NULL;
+    int rc = 2;
+
+    if (xt_config_load(conf, &cfg, err, sizeof(err)) != XT_OK) {
+        fprintf(stderr, "lua_ref: %s\n", err);
+        goto cleanup;
+    }
+    out = fopen(path, "w");
+    if (out == NULL) {
+        perror(path);
+        goto cleanup;
+    }
+    for (unsigned long i = 0; i < n; i++) {
+        int st = xt_issue(cfg, jid, time(NULL), token, sizeof(token));
+        if (st != XT_OK) {
+            fprintf(stderr, "lua_ref: issue: %s\n", xt_strerror(st));
+            goto cleanup;
+        }
+        fprintf(out, "%s\n", token);
+    }
+    rc = 0;
+cleanup:
+    if (out != NULL && fclose(out) != 0 && rc == 0) {
+        perror(path);
+        rc = 2;
+    }
+    xt_config_free(cfg);
+    return rc;
+}
+
+/* The tokens of path: *n of them in one array of LINE_MAX_LEN slots. */
+static char *read_tokens(const char *path, size_t *n)
+{
+    char line[LINE_MAX_LEN + 1];
+    size_t cap = 1024, count = 0;
+    char *slots = malloc(cap * LINE_MAX_LEN);
+    FILE *in = fopen(path, "r");
+
+    if (slots == NULL || in == NULL) {
+        free(slots);
+        if (in != NULL)
+            fclose(in);
+        return NULL;
+    }
+    while (fgets(line, sizeof(line), in) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        if (count == cap) {
+            char *bigger = realloc(slots, 2 * cap * LINE_MAX_LEN);
+            if (bigger == NULL)
+                break;
+            slots = bigger;
+            cap *= 2;
+        }
+        memcpy(slots + count * LINE_MAX_LEN, line, strlen(line) + 1);
+        count++;
+    }
+    fclose(in);
+    *n = count;
+    return slots;
+}
+
+static int verify_one(xt_verifier *v, const char *jid, const char *token)
+{
+    time_t now = time(NULL);
+    int st;
+
+    xt_verifier_refresh(v, now, 0);
+    st = xt_verifier_verify(v, jid, token, strlen(token), now, NULL);
+    if (st != XT_OK)
+        fprintf(stderr, "lua_ref: refused: %s\n", xt_strerror(st));
+    return st;
+}
+
+static int time_calls(const char *conf, const char *jid, const char *path, size_t warm,
+                      size_t calls)
+{
+    xt_verifier *v = NULL;
+    size_t n = 0, pool;
+    char *tokens = read_tokens(path, &n);
+    double start;
+    int rc = 1;
+
+    if (tokens == NULL || n <= warm) {
+        fprintf(stderr, "lua_ref: %s: want more than %zu tokens\n", path, warm);
+        goto cleanup;
+    }
+    if (xt_verifier_new(conf, 0, &v) != XT_OK || xt_verifier_status(v) != XT_OK) {
+        fprintf(stderr, "lua_ref: %s\n", v ? xt_verifier_error(v) : "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < warm; i++)
+        if (verify_one(v, jid, tokens + i * LINE_MAX_LEN) != XT_OK)
+            goto cleanup;
+    pool = n - warm;
+    start = cpu_seconds();
+    for (size_t i = 0; i < calls; i++)
+        if (verify_one(v, jid, tokens + (warm + i % pool) * LINE_MAX_LEN) != XT_OK)
+            goto cleanup;
+    printf("%.0f\n", (double)calls / (cpu_seconds() - start));
+    rc = 0;
+cleanup:
+    xt_verifier_free(v);
+    free(tokens);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 6 && strcmp(argv[1], "mint") == 0)
+        return mint(argv[2], argv[3], strtoul(argv[4], NULL, 10), argv[5]);
+    if (argc == 7 && strcmp(argv[1], "time") == 0)
+        return time_calls(argv[2], argv[3], argv[4], strtoul(argv[5], NULL, 10),
+                          strtoul(argv[6], NULL, 10));
+    fprintf(stderr, "usage: lua_ref mint CONF JID N FILE | time CONF JID FILE WARM CALLS\n");
+    return 2;
+}
