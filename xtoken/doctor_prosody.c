@@ -247,7 +247,7 @@ static void check_native(struct doctor *d, const char *area, const struct pro_ho
         doc_report(d, DOC_FAIL, area,
                    "authentication = \"xtoken\" but no mod_auth_xtoken.lua in " PROSODY_MODULES
                    " or plugin_paths: Prosody cannot load it and every login fails; fix: "
-                   "apt-get install libpam-xtoken");
+                   "apt install lua-xtoken");
         return;
     }
     if (xt_users_policy_check(h->xtoken_users) != XT_OK) {

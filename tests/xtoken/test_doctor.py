@@ -466,7 +466,7 @@ class Prosody(DoctorCase):
         rc, _ = self.run_doctor()
         self.assertLine("FAIL prosody host example.org: authentication = \"xtoken\" but no"
                         " mod_auth_xtoken.lua in /usr/lib/prosody/modules or plugin_paths: Prosody"
-                        " cannot load it and every login fails; fix: apt-get install libpam-xtoken")
+                        " cannot load it and every login fails; fix: apt install lua-xtoken")
         self.assertEqual(rc, 1)
         self.provider()
         rc, _ = self.run_doctor()
