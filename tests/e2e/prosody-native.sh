@@ -204,7 +204,6 @@ prosody_stop
 instance prosody-insecure-plain "authentication = \"xtoken\"
 xtoken_config = \"$CONF\"
 allow_unencrypted_plain_auth = true" || exit 1
-PT_REQUIRE_ENCRYPTION=true
 out=$(raw --jid "$ALICE" --no-tls --offered)
 [ "$out" = "OFFERED PLAIN X-TOKEN" ] &&
     e2e_pass "insecure session, allow_unencrypted_plain_auth = true: both offered ($out)" ||
@@ -213,6 +212,17 @@ out=$(XMPP_PASSWORD=$(mint "$BOB") raw --jid "$BOB" --no-tls --mechanism X-TOKEN
 [ "$out" = "LOGIN-OK $BOB/raw" ] && e2e_pass "insecure session: X-TOKEN login accepted ($out)" ||
     e2e_fail "insecure session, X-TOKEN login: $out"
 prosody_stop
+
+# mod_saslauth's other knob: PLAIN taken out of insecure_sasl_mechanisms.
+instance prosody-insecure-list "authentication = \"xtoken\"
+xtoken_config = \"$CONF\"
+insecure_sasl_mechanisms = { \"LOGIN\" }" || exit 1
+out=$(raw --jid "$ALICE" --no-tls --offered)
+[ "$out" = "OFFERED PLAIN X-TOKEN" ] &&
+    e2e_pass "insecure session, insecure_sasl_mechanisms = { \"LOGIN\" }: both offered ($out)" ||
+    e2e_fail "insecure session with insecure_sasl_mechanisms = { LOGIN }: $out"
+prosody_stop
+PT_REQUIRE_ENCRYPTION=true
 
 e2e_step "a missing config: reported at startup, logins refused, picked up once it exists"
 LATE=$E2E_DIR/late.conf
