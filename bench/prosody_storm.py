@@ -309,6 +309,9 @@ def summary_main(a):
 
 def user_exists_main(a, creds):
     stream = session(a.port, a.domain, a.probe_user, creds)
+    # the server answers after all the calls: a process per call, traced
+    # by strace -f, takes minutes
+    stream.sock.settimeout(1800)
     stream.send(("<iq type='get' id='ue1' to='%s'><query xmlns='%s' count='%d' prefix='%s'/></iq>"
                  % (a.domain, BENCH_NS, a.count, a.prefix)).encode())
     m = stream.read_until(re.compile(rb"<iq\b[^>]*id=['\"]ue1['\"].*?(/>|</iq>)", re.S))

@@ -122,7 +122,7 @@ storm_round() {
 
 # user_exists NAME: UE calls timed, then the same under strace -f -c.
 user_exists() {
-    local name=$1 calls=$UE_CALLS out key value trace tpid
+    local name=$1 calls=$UE_CALLS out key value trace tpid status
     # a process per call takes minutes for 10,000: fewer calls there
     [ "${KINDOF[$name]:-}" = popen ] && calls=$UE_CALLS_POPEN
     e2e_step "$name: $calls user_exists calls, then again under strace"
@@ -141,8 +141,10 @@ user_exists() {
         return
     fi
     out=$(client user-exists "$name" --count "$calls")
+    status=$?
     kill -INT "$tpid"
     wait "$tpid"
+    [ "$status" = 0 ] || { e2e_fail "$name: user_exists run under strace failed"; return; }
     FIG[$name,ue_traced_calls]=$(awk '$1 == "calls" { print $2 }' <<<"$out")
     # strace -c columns: % time, seconds, usecs/call, calls, [errors,] syscall
     FIG[$name,ue_clones]=$(awk '$NF ~ /^(clone|clone3|fork|vfork)$/ { n += $4 } END { print n + 0 }' "$trace")
