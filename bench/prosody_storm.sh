@@ -24,7 +24,8 @@
 #   user_exists  BENCH_USER_EXISTS (10000) usermanager.user_exists calls
 #                inside Prosody (bench/prosody_storm_mod.lua), once timed,
 #                once under strace -f -c counting the processes started
-#                (clone, clone3, fork, vfork, execve); a popen module gets
+#                (clone, clone3, fork, vfork, execve; the traced run also
+#                holds the client's own login); a popen module gets
 #                BENCH_USER_EXISTS_POPEN (1000): a process each takes minutes.
 # Plaintext c2s with allow_unencrypted_plain_auth = true, on loopback only:
 # TLS would cost both providers the same and blur what differs.
@@ -53,7 +54,7 @@ module_kind() {
 
 # start_prosody NAME AUTH_LUA [MODULE_FILE]: a fresh instance in $E2E_DIR/NAME,
 # left running (every instance is stopped by its pid on exit).
-declare -A PORT PID DIR ARGS KINDOF
+declare -A PORT PID ARGS KINDOF
 NAMES=()
 LABEL=()
 start_prosody() {
@@ -70,7 +71,6 @@ modules_enabled = { \"saslauth\", \"ping\", \"posix\", \"prosody_storm\" }" || r
     e2e_on_exit "e2e_stop_pid $PT_PID 10"
     PORT[$name]=$PT_PORT
     PID[$name]=$PT_PID
-    DIR[$name]=$dir
     NAMES+=("$name")
 }
 
