@@ -134,7 +134,10 @@ e2e_stop_pid "$WEBAPP_PID" 5
 
 # ---- Prosody (mod_auth_xtoken), websocket ----------------------------------
 e2e_step "Prosody 0.12 (authentication = \"xtoken\"), Converse.js over websocket and BOSH"
-PT_LOG_LEVEL=debug # its "Received[c2s_unauthed]: <auth mechanism=...>" lines (never the payload)
+# debug: Prosody's "Received[c2s_unauthed]: <auth mechanism=...>" lines
+# (stanza_router logs the top tag only; mod_bosh at debug logs whole request
+# bodies, tokens included: fine for this throwaway log, never in production)
+PT_LOG_LEVEL=debug
 mkdir -p "$E2E_DIR/prosody/plugins"
 cp "$PT_ROOT/etc/prosody/mod_auth_xtoken.lua" "$E2E_DIR/prosody/plugins/"
 PT_HTTP=1
