@@ -186,4 +186,24 @@ pt_sasl_proof "Prosody's log: the tampered token came as X-TOKEN and was refused
 reconnect prosody-reconnected "Prosody restarted: Converse fetches a fresh token and reconnects by itself" prosody_restart
 prosody_stop
 
+# ---- Prosody without X-TOKEN, with legacy auth: the plugin sends nothing ------
+# internal_plain offers PLAIN and SCRAM, mod_legacyauth the XEP-0078 iq:auth
+# that Strophe falls back to when no SASL mechanism matches: the plugin must
+# refuse that fallback as well.
+e2e_step "Prosody without X-TOKEN (internal_plain + legacyauth), Converse.js with the X-TOKEN plugin"
+prosody_start "$E2E_DIR/prosody-plain" "authentication = \"internal_plain\"
+modules_enabled = { \"saslauth\", \"tls\", \"disco\", \"ping\", \"posix\", \"websocket\", \"legacyauth\" }" || exit 1
+e2e_stop_pid "$WEBAPP_PID" 5
+webapp_start prosody-plain "ws://127.0.0.1:$PT_HTTP_PORT/xmpp-websocket" "http://127.0.0.1:$PT_HTTP_PORT/http-bind"
+mark=$(e2e_log_mark "$PT_LOG")
+browser no-sasl prosody-no-xtoken \
+    "Prosody offering PLAIN, SCRAM and legacy iq:auth but no X-TOKEN: the plugin sends the token under none" \
+    "?sasl=x-token&auto_reconnect=0" --expect-legacy-offer
+if line=$(e2e_log_match "$PT_LOG" "$mark" "Received\[c2s_unauthed\]: <(auth|iq)[ >]"); then
+    e2e_fail "Prosody received an authentication attempt anyway: $line"
+else
+    e2e_pass "Prosody's debug log: no <auth/> and no iq:auth from the browser"
+fi
+prosody_stop
+
 e2e_done

@@ -16,7 +16,9 @@
 //   no-sasl    (the X-TOKEN plugin against a server without X-TOKEN) the
 //              server offers its mechanisms over the websocket; Converse
 //              must send no SASL <auth/> and no legacy iq:auth at all, and
-//              never go online.
+//              never go online. --expect-legacy-offer: the server must
+//              also have offered legacy auth (XEP-0078), the fallback the
+//              plugin has to refuse too.
 // Every <auth mechanism=.../> the page sends (websocket frames, BOSH
 // bodies) is recorded; --expect-sasl M fails the run unless at least one
 // was sent and all of them name M (e.g. X-TOKEN: never PLAIN).
@@ -34,12 +36,13 @@ const { values: opt } = parseArgs({
         signal: { type: 'string' }, timeout: { type: 'string', default: '30' },
         size: { type: 'string', default: '1024x640' },
         'expect-sasl': { type: 'string' },
+        'expect-legacy-offer': { type: 'boolean', default: false },
     },
 });
 const timeout = Number(opt.timeout) * 1000;
 const aborted = [];
 // What the page sent and received on the XMPP transports.
-const wire = { mechanisms: [], legacyAuth: 0, offered: [] };
+const wire = { mechanisms: [], legacyAuth: 0, offered: [], legacyOffered: false };
 
 function recordSent(text) {
     for (const m of text.matchAll(/<auth\b[^>]*\bmechanism=["']([^"']*)["']/g)) wire.mechanisms.push(m[1]);
@@ -48,6 +51,7 @@ function recordSent(text) {
 
 function recordReceived(text) {
     for (const m of text.matchAll(/<mechanism>([^<]*)<\/mechanism>/g)) wire.offered.push(m[1]);
+    if (text.includes('http://jabber.org/features/iq-auth')) wire.legacyOffered = true;
 }
 
 function watchWire(page) {
@@ -136,9 +140,11 @@ async function scenarioNoSasl(page) {
     await page.waitForTimeout(3000);
     await page.screenshot({ path: `${opt.out}/${opt.name}.png` });
     const s = await state(page);
-    const seen = `server offered ${[...new Set(wire.offered)].join(',') || 'nothing'}; `
+    const seen = `server offered ${[...new Set(wire.offered)].join(',') || 'nothing'}`
+        + `${wire.legacyOffered ? ' and legacy iq-auth' : ''}; `
         + `SASL sent: ${wire.mechanisms.join(',') || 'none'}; legacy iq:auth sent: ${wire.legacyAuth}`;
     if (!offered) return result(false, `no stream features received: ${JSON.stringify(s)}`);
+    if (opt['expect-legacy-offer'] && !wire.legacyOffered) return result(false, `no legacy iq-auth offered: ${seen}`);
     if (wire.mechanisms.length || wire.legacyAuth) return result(false, `sent a token anyway: ${seen}`);
     if (s.xmpp === 'online' || s.bindings > 0) return result(false, `went online: ${seen}`);
     return result(true, `no token sent: ${seen}`);
