@@ -11,7 +11,8 @@
 # SASL: PLAIN everywhere by default; with etc/converse/xtoken-sasl.js
 # (?sasl=x-token) Converse logs in to Prosody with X-TOKEN and never sends
 # PLAIN (the browser's frames and Prosody's debug log both show it), and
-# against ejabberd (no X-TOKEN) it sends no token at all.
+# against ejabberd, or a Prosody offering PLAIN, SCRAM and legacy iq:auth
+# but no X-TOKEN, it sends no token at all.
 # Screenshots go to $E2E_OUT (default build/e2e/converse/).
 # Needs tests/install-deps.sh prosody e2e, node + npm (npm ci here, from the
 # committed lockfile).
