@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make bench-prosody (also run by make bench-e2e): a login storm against a
-# throwaway Prosody 0.12 (127.0.0.1, free ports, its own dir, stopped by pid
-# on every exit), configured in turn with
+# make bench-prosody (also run by make bench-e2e): a login storm against
+# throwaway Prosody 0.12 instances (127.0.0.1, free ports, each in its own
+# dir, stopped by pid on every exit), one config each, differing only in
+# the authentication provider:
 #   internal_plain  Prosody's own accounts (storm0..storm$N, one password;
 #                   storm0 registered with prosodyctl, the rest copies of
 #                   its account file)
