@@ -4,7 +4,7 @@
  * Lua 5.4 state: only string/table/math/utf8 and plain base functions, no
  * io, os, require, load or debug, files read below --root by C, memory and
  * instruction count capped. Then, per VirtualHost: authentication "xtoken"
- * with its provider (and Lua binding, if it needs one) installed, or
+ * with its provider and the Lua binding (package lua-xtoken) installed, or
  * "cyrus" through saslauthd to a PAM service naming pam_xtoken.so. */
 #include <dirent.h>
 #include <lauxlib.h>
@@ -203,27 +203,26 @@ static int find_module(const struct doctor *d, char paths[][DOC_PATH_MAX], int n
     return 0;
 }
 
-/* Does the provider need the Lua binding, and is it there? */
+/* The provider checks tokens in Prosody's process through the Lua binding:
+ * without it every login is refused. An older provider (a copy that still
+ * runs xtoken_path per login) also needs that program. */
 static void check_binding(struct doctor *d, const char *area, const char *provider,
                           const struct pro_host *h)
 {
     char *text = NULL, full[DOC_PATH_MAX];
     size_t len;
-    int has_binding = doc_exists(d, LUA_CMOD_DIR "/xtoken.so");
-    int needs_binding = 0, runs_tool = 0;
+    int runs_tool = 0;
 
+    if (!doc_exists(d, LUA_CMOD_DIR "/xtoken.so")) {
+        doc_report(d, DOC_FAIL, area,
+                   "authentication = \"xtoken\" needs the Lua binding " LUA_CMOD_DIR
+                   "/xtoken.so, which is missing: Prosody refuses every login; fix: apt install "
+                   "lua-xtoken, then systemctl restart prosody");
+        return;
+    }
     if (doc_read(d, provider, LUA_FILE_MAX, &text, &len) == 0) {
-        needs_binding = strstr(text, "require \"xtoken\"") || strstr(text, "require(\"xtoken\")") ||
-                        strstr(text, "require 'xtoken'");
         runs_tool = strstr(text, "xtoken_path") != NULL;
         free(text);
-    }
-    if (needs_binding && !has_binding) {
-        doc_report(d, DOC_FAIL, area,
-                   "%s needs the Lua binding " LUA_CMOD_DIR "/xtoken.so, which is missing: "
-                   "every login fails; fix: install the package with the binding (lua-xtoken)",
-                   provider);
-        return;
     }
     if (runs_tool && (doc_path(d, h->xtoken_path, full, sizeof full) != 0 ||
                       access(full, X_OK) != 0)) {
@@ -233,10 +232,10 @@ static void check_binding(struct doctor *d, const char *area, const char *provid
                    h->xtoken_path);
         return;
     }
-    doc_report(d, DOC_OK, area, "authentication = \"xtoken\", provider %s%s", provider,
-               has_binding ? ", Lua binding " LUA_CMOD_DIR "/xtoken.so found"
-                           : " (no Lua binding " LUA_CMOD_DIR "/xtoken.so installed: the "
-                             "provider runs xtoken_path per login)");
+    doc_report(d, DOC_OK, area,
+               "authentication = \"xtoken\", provider %s, Lua binding " LUA_CMOD_DIR
+               "/xtoken.so found",
+               provider);
 }
 
 static void check_native(struct doctor *d, const char *area, const struct pro_host *h,
@@ -248,7 +247,7 @@ static void check_native(struct doctor *d, const char *area, const struct pro_ho
         doc_report(d, DOC_FAIL, area,
                    "authentication = \"xtoken\" but no mod_auth_xtoken.lua in " PROSODY_MODULES
                    " or plugin_paths: Prosody cannot load it and every login fails; fix: "
-                   "apt-get install libpam-xtoken");
+                   "apt install lua-xtoken");
         return;
     }
     if (xt_users_policy_check(h->xtoken_users) != XT_OK) {

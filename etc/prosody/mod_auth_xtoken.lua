@@ -1,138 +1,178 @@
 -- mod_auth_xtoken: Prosody authentication provider for pam_xtoken tokens.
 --
 --   authentication = "xtoken"
---   xtoken_path    = "/usr/bin/xtoken"                 -- default
 --   xtoken_config  = "/etc/security/pam_xtoken.conf"   -- default
 --   xtoken_users   = "any" | "nss" | "/path/to/list"   -- optional users policy
 --
--- All cryptography stays in C: every login runs `xtoken verify`, with the
--- token written to its standard input (never on a command line, where ps
--- would show it), and the exit status decides (0 accepted, 1 refused,
--- 2 error). user_exists runs `xtoken isuser`. Nothing is cached: each token
--- is checked, and used up in the replay store, by xtoken itself.
+-- Tokens are checked inside Prosody by the Lua binding of libxtoken
+-- (`require "xtoken"`, package lua-xtoken, /usr/lib/x86_64-linux-gnu/lua/5.4/
+-- xtoken.so): all cryptography stays in C, the same library as pam_xtoken,
+-- and no process is started for a login or a user_exists. One verifier per
+-- host, made when the module loads: it keeps the config (reloaded when the
+-- file changes) and the replay store, the same file `xtoken verify` and PAM
+-- use for user prosody, so a token used through one is refused by the others.
+--
+-- Fail closed: without the binding, or while the config is unusable, every
+-- login is refused and Prosody's log says why. Every refusal is logged with
+-- the JID and the reason (expired, replayed, bad signature...), never the
+-- token.
 --
 -- SASL: PLAIN (the token is the password) and X-TOKEN, the mechanism of
 -- Prosody's mod_auth_token (the same bytes as PLAIN: [authzid] NUL authcid
 -- NUL token), so clients written for mod_auth_token keep working. X-TOKEN is
--- offered only on secure (TLS, or trusted websocket/BOSH) sessions.
---
--- Each check is a fork+exec of xtoken that runs while Prosody waits (a few
--- milliseconds); fine for logins, which are rare next to stanzas.
+-- offered exactly where Prosody offers PLAIN: on secure sessions, and on
+-- insecure ones only where PLAIN is not an insecure SASL mechanism
+-- (allow_unencrypted_plain_auth = true, or insecure_sasl_mechanisms without
+-- "PLAIN"), read the way mod_saslauth reads them.
 
 local saslprep = require "util.encodings".stringprep.saslprep;
 local nodeprep = require "util.encodings".stringprep.nodeprep;
 local sasl = require "util.sasl";
 
 local host = module.host;
-local xtoken_path = module:get_option_string("xtoken_path", "/usr/bin/xtoken");
 local xtoken_config = module:get_option_string("xtoken_config", "/etc/security/pam_xtoken.conf");
 local xtoken_users = module:get_option_string("xtoken_users", nil);
 
+-- mod_saslauth's own reading (Prosody 0.12): PLAIN is withheld from
+-- insecure sessions when it is in this set.
+local allow_unencrypted_plain_auth = module:get_option_boolean("allow_unencrypted_plain_auth", false);
+local insecure_mechanisms = module:get_option_set("insecure_sasl_mechanisms",
+	allow_unencrypted_plain_auth and {} or { "PLAIN", "LOGIN" });
+
 local TOKEN_MAX = 255; -- XT_TOKEN_MAX in shared/xtoken.h
+local USERNAME_MAX = 1023;
 
--- Quote one argument for /bin/sh: inside single quotes nothing is special
--- except the quote itself.
-local function shell_quote(s)
-	return "'" .. s:gsub("'", "'\\''") .. "'";
-end
-
--- A nodeprepped username never holds space, '"&\'/:<>@'; refuse everything
--- else a shell or a terminal would treat specially too (the argument is
--- quoted anyway: this is a second fence), and control characters.
-local function safe_username(username)
-	return type(username) == "string" and username ~= ""
-		and #username <= 1023
-		and not username:find("[%z\1-\31\127%s\"#$&'()*;<>?@\\`|~!{}%[%]/:]");
-end
-
-local function command(subcommand, username, extra)
-	local parts = { shell_quote(xtoken_path), subcommand, "--config", shell_quote(xtoken_config) };
-	if extra then
-		for _, arg in ipairs(extra) do parts[#parts + 1] = arg; end
-	end
-	parts[#parts + 1] = "--";
-	parts[#parts + 1] = shell_quote(username .. "@" .. host);
-	-- xtoken logs its reasons to syslog (ident "xtoken"); nothing for us on
-	-- stdout, and stderr would only duplicate them into Prosody's stderr.
-	return "exec " .. table.concat(parts, " ") .. " >/dev/null 2>&1";
-end
-
--- Run cmd with input (or nothing) on its stdin; return its exit status,
--- or nil if it did not exit normally.
-local function run(cmd, input)
-	local pipe, err = io.popen(cmd, "w");
-	if not pipe then
-		module:log("error", "cannot run %s: %s", xtoken_path, err);
-		return nil;
-	end
-	if input then
-		-- Fails only if xtoken exited early (it then refuses anyway).
-		pipe:write(input);
-	end
-	local _, how, code = pipe:close();
-	if how ~= "exit" then
-		module:log("error", "%s died from signal %s", xtoken_path, tostring(code));
-		return nil;
-	end
-	return code;
-end
-
--- Say at startup, not at the first login, when the config is unusable
--- (missing, unreadable by this user, unsafe mode, bad syntax).
+-- The verifier of this host, or nil (then `unavailable` says why).
+local verifier, unavailable;
 do
-	local status = run("exec " .. shell_quote(xtoken_path) .. " check-config --config "
-		.. shell_quote(xtoken_config) .. " </dev/null >/dev/null 2>&1");
-	if status ~= 0 then
-		module:log("error", "`%s check-config --config %s` failed (exit %s): every login will be "
-			.. "refused until it passes; see syslog (ident xtoken)", xtoken_path, xtoken_config, tostring(status));
+	local ok, lib = pcall(require, "xtoken");
+	if not ok then
+		unavailable = "the Lua module xtoken did not load (install the package lua-xtoken)";
+		module:log("error", "cannot load the Lua module xtoken: %s", (tostring(lib):gsub("%s*\n%s*", " ")));
+	else
+		local v, err = lib.new(xtoken_config, { users = xtoken_users });
+		if not v then
+			unavailable = "xtoken.new failed: " .. tostring(err);
+		else
+			verifier = v;
+			module:log("info", "xtoken verifier for %s: config %s, users %s (Lua binding xtoken %s)",
+				host, xtoken_config, xtoken_users or "any", tostring(lib.version));
+		end
 	end
+	if unavailable then
+		module:log("error", "%s: every login on %s is refused", unavailable, host);
+	end
+end
+
+-- The config problem last logged ("" when none): a problem is logged as an
+-- error once per change, every refusal it causes at info level.
+local config_problem = "";
+
+local function note_config(problem)
+	if problem == config_problem then
+		return;
+	end
+	if problem == "" then
+		module:log("info", "xtoken config %s usable again", xtoken_config);
+	else
+		module:log("error", "xtoken config %s unusable: %s; every login is refused until it is "
+			.. "fixed (reloaded when the file changes)", xtoken_config, problem);
+	end
+	config_problem = problem;
+end
+
+-- A reason "config: PATH:LINE: ..." from the verifier means the config,
+-- not the token: that problem is the one to report.
+local function config_reason(reason)
+	return type(reason) == "string" and reason:match("^config: (.*)$") or nil;
+end
+
+if verifier then
+	local ok, message = verifier:status();
+	if not ok then
+		note_config(config_reason(message) or tostring(message));
+	end
+end
+
+function module.unload()
+	if verifier then
+		verifier:close();
+		verifier = nil;
+	end
+end
+
+-- A username as SASL hands it over (saslprepped, nodeprepped by
+-- util.sasl.plain and by x_token below): anything else is refused before
+-- the verifier sees it.
+local function usable_username(username)
+	return type(username) == "string" and username ~= "" and #username <= USERNAME_MAX
+		and nodeprep(username) == username;
 end
 
 local provider = {};
 
 function provider.user_exists(username)
-	if not safe_username(username) then
+	if not usable_username(username) then
 		return nil, "invalid username";
 	end
-	local extra = xtoken_users and { "--users", shell_quote(xtoken_users) } or nil;
-	local status = run(command("isuser", username, extra) .. " </dev/null");
-	if status == 0 then
-		return true;
-	elseif status == 1 then
-		return nil, "user not found";
+	if not verifier then
+		return nil, unavailable;
 	end
-	module:log("error", "xtoken isuser failed (exit %s): see syslog (ident xtoken)", tostring(status));
-	return nil, "user check failed";
+	local jid = username .. "@" .. host;
+	local ok, reason;
+	if xtoken_users then
+		ok, reason = verifier:user_exists(jid, xtoken_users);
+	else
+		ok, reason = verifier:user_exists(jid);
+	end
+	if ok then
+		return true;
+	end
+	local problem = config_reason(reason);
+	if problem then
+		note_config(problem);
+	end
+	return nil, reason or "user not found";
+end
+
+-- Refuse jid's login: one log line with the reason, never the token.
+local function refuse(jid, reason)
+	module:log("info", "xtoken refused %s: %s", jid, reason);
+	return nil, "not authorized";
 end
 
 function provider.test_password(username, token)
-	if not safe_username(username) then
-		module:log("info", "refused a login: unusable username");
+	if not usable_username(username) then
+		module:log("info", "xtoken refused a login: unusable username");
 		return nil, "invalid username";
 	end
 	local jid = username .. "@" .. host;
 	if type(token) ~= "string" or token == "" or #token > TOKEN_MAX or token:find("[%z\1-\31\127]") then
-		module:log("info", "xtoken refused %s: malformed token", jid);
-		return nil, "not authorized";
+		return refuse(jid, "malformed token");
+	end
+	if not verifier then
+		return refuse(jid, unavailable);
 	end
 	if xtoken_users then
-		local exists = provider.user_exists(username);
+		local exists, why = provider.user_exists(username);
 		if not exists then
-			module:log("info", "xtoken refused %s: not a user (xtoken_users)", jid);
-			return nil, "not authorized";
+			if config_reason(why) then
+				return refuse(jid, why);
+			end
+			return refuse(jid, "not a user (xtoken_users = " .. xtoken_users .. "): " .. tostring(why));
 		end
 	end
-	local status = run(command("verify", username), token .. "\n");
-	if status == 0 then
+	local ok, reason = verifier:verify(jid, token);
+	if ok then
+		note_config("");
 		module:log("info", "xtoken accepted %s", jid);
 		return true;
-	elseif status == 1 then
-		module:log("info", "xtoken refused %s", jid);
-	else
-		module:log("error", "xtoken verify failed for %s (exit %s): see syslog (ident xtoken)",
-			jid, tostring(status));
 	end
-	return nil, "not authorized";
+	local problem = config_reason(reason);
+	if problem then
+		note_config(problem);
+	end
+	return refuse(jid, tostring(reason));
 end
 
 function provider.get_password()
@@ -189,13 +229,20 @@ if not prosody.xtoken_sasl_registered then
 	prosody.xtoken_sasl_registered = true;
 end
 
+-- X-TOKEN carries the same bytes as PLAIN: offered on a session exactly
+-- when mod_saslauth offers PLAIN there (it filters PLAIN itself, not
+-- X-TOKEN, whose name it does not know).
+local function plain_offered(session)
+	return session == nil or session.secure or not insecure_mechanisms:contains("PLAIN");
+end
+
 function provider.get_sasl_handler(session)
 	local function check(_, username, token)
 		return provider.test_password(username, token), true;
 	end
 	local profile = { plain_test = check, xtoken_test = check };
 	local mechanisms = { PLAIN = true };
-	if session == nil or session.secure then
+	if plain_offered(session) then
 		mechanisms["X-TOKEN"] = true;
 	end
 	profile.mechanisms = mechanisms;

@@ -5,14 +5,15 @@
 -- Put these lines in /etc/prosody/prosody.cfg.lua (globally or inside a
 -- VirtualHost block).
 --
--- Every login runs `xtoken verify` (token on its stdin; all crypto in C, the
--- same library as pam_xtoken); the replay store is shared by every process
--- running as user prosody. The config must be readable by prosody:
+-- Tokens are checked inside Prosody by libxtoken's Lua binding (package
+-- lua-xtoken: /usr/lib/x86_64-linux-gnu/lua/5.4/xtoken.so); no process is
+-- started per login. The replay store is shared with every `xtoken` run and
+-- PAM login of user prosody. The config must be readable by prosody:
 --   adduser prosody xtoken   (the package makes the file root:xtoken 0640; then restart Prosody)
--- SASL mechanisms offered: PLAIN and X-TOKEN (mod_auth_token's, same bytes).
+-- SASL mechanisms offered: PLAIN and X-TOKEN (mod_auth_token's, same bytes),
+-- X-TOKEN wherever Prosody offers PLAIN.
 
 authentication = "xtoken"
-xtoken_path = "/usr/bin/xtoken"                  -- default
 xtoken_config = "/etc/security/pam_xtoken.conf"  -- default
 -- Who exists (offline messages, subscriptions): any (default: every user of
 -- a configured domain), nss, or an absolute path of a file of JIDs/localparts.

@@ -129,8 +129,8 @@ e2e_step "Prosody 0.12 (authentication = \"xtoken\"), Converse.js over websocket
 mkdir -p "$E2E_DIR/prosody/plugins"
 cp "$PT_ROOT/etc/prosody/mod_auth_xtoken.lua" "$E2E_DIR/prosody/plugins/"
 PT_HTTP=1
+pt_stage_binding
 prosody_start "$E2E_DIR/prosody" "authentication = \"xtoken\"
-xtoken_path = \"$XTOKEN\"
 xtoken_config = \"$CONF\"" || exit 1
 webapp_start prosody "ws://127.0.0.1:$PT_HTTP_PORT/xmpp-websocket" "http://127.0.0.1:$PT_HTTP_PORT/http-bind"
 mark=$(e2e_log_mark "$PT_LOG")

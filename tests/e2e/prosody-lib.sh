@@ -7,6 +7,10 @@
 #                        build/xtoken), $PT_USER (prosody when root, else
 #                        the current user; the config is root:prosody 0640).
 #   e2e_stage FILE        copy FILE into $E2E_DIR/bin (0755), print the path.
+#   pt_stage_binding     copy the Lua binding ($XTOKEN_LUA_SO, default
+#                        build/lua/xtoken.so) to $E2E_DIR/lua and put that
+#                        dir first in Prosody's LUA_CPATH_5_4 (PT_ENV), so
+#                        mod_auth_xtoken's require "xtoken" loads this build.
 #   mint JID [AT]        print a token for JID (xtoken issue [--at AT]).
 #   tamper TOKEN         print TOKEN with one signature character changed.
 #   prosody_start DIR AUTH_LUA
@@ -18,6 +22,8 @@
 #                        PT_HTTP=1 also serves /xmpp-websocket and /http-bind
 #                        on 127.0.0.1:$PT_HTTP_PORT. PT_ENV: extra
 #                        environment (VAR=value words) for Prosody.
+#                        PT_REQUIRE_ENCRYPTION=false: c2s_require_encryption
+#                        (default true) for insecure-session tests.
 #                        Sets PT_PID, PT_PORT, PT_LOG.
 #   prosody_restart      stop and start the same instance on the same ports.
 #   prosody_stop         stop it by pid (bounded wait).
@@ -59,6 +65,16 @@ pt_setup() {
     chmod 0644 "$USERS"
 }
 
+pt_stage_binding() {
+    local so=${XTOKEN_LUA_SO:-$PT_ROOT/build/lua/xtoken.so}
+    [ -f "$so" ] || { echo "$E2E_NAME: $so (the Lua binding) is missing: run make" >&2; exit 2; }
+    mkdir -p -m 0755 "$E2E_DIR/lua"
+    cp "$so" "$E2E_DIR/lua/xtoken.so" && chmod 0644 "$E2E_DIR/lua/xtoken.so" || exit 2
+    # Absolute (Prosody drops relative entries); ";;" keeps Lua's default
+    # path for Prosody's other C modules.
+    PT_ENV="${PT_ENV:+$PT_ENV }LUA_CPATH_5_4=$E2E_DIR/lua/?.so;;"
+}
+
 # The token checks both Prosody paths make, through the caller's
 # `login accept|refuse DESC JID TOKEN`: tampered, other JID, expired,
 # replayed, and two fresh tokens in a row.
@@ -90,7 +106,7 @@ s2s_ports = { }
 http_ports = { ${PT_HTTP_PORT:-} }
 http_interfaces = { "127.0.0.1" }
 https_ports = { }
-c2s_require_encryption = true
+c2s_require_encryption = ${PT_REQUIRE_ENCRYPTION:-true}
 ssl = { key = "$dir/cert.pem", certificate = "$dir/cert.pem" }
 consider_websocket_secure = true
 consider_bosh_secure = true

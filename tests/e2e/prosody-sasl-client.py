@@ -7,6 +7,7 @@ Proves a SASL mechanism on the wire with no client library in between
 
   XMPP_PASSWORD=TOKEN prosody-sasl-client.py --jid alice@localhost --port P \
       [--mechanism X-TOKEN|PLAIN] [--timeout S] [--message-to JID]
+      [--no-tls] [--offered] [--force]
 
 The token comes from $XMPP_PASSWORD (never argv). Prints one line:
 "LOGIN-OK <bound full JID>", "AUTH-FAILED <condition>", "NO-MECHANISM
@@ -14,6 +15,10 @@ The token comes from $XMPP_PASSWORD (never argv). Prints one line:
 2 anything else (also: the mechanism was not offered).
 --message-to JID: once logged in, send a chat message to JID and wait up to
 3 s for an error bounce: prints "BOUNCED <condition>" or "SENT" (exit 0).
+--no-tls: never STARTTLS (an insecure session, for the server's rules on
+mechanisms there). --offered: print "OFFERED <mechanisms>" (sorted) and stop
+before authenticating (exit 0). --force: send <auth> for the mechanism even
+when the server did not offer it (a server must refuse it then).
 """
 
 import argparse
@@ -85,7 +90,7 @@ def login(args, token):
     stream = Stream(sock, domain)
     stream.open()
     feats = features(stream)
-    if feats.find("{%s}starttls" % NS_TLS) is not None:
+    if feats.find("{%s}starttls" % NS_TLS) is not None and not args.no_tls:
         stream.send("<starttls xmlns='%s'/>" % NS_TLS)
         if stream.next_element().tag != "{%s}proceed" % NS_TLS:
             raise Failure(2, "ERROR STARTTLS refused")
@@ -96,7 +101,10 @@ def login(args, token):
         stream.open()
         feats = features(stream)
     offered = [m.text for m in feats.iter("{%s}mechanism" % NS_SASL)]
-    if args.mechanism not in offered:
+    if args.offered:
+        stream.sock.close()
+        return "OFFERED %s" % " ".join(sorted(offered))
+    if args.mechanism not in offered and not args.force:
         raise Failure(2, "NO-MECHANISM offered: %s" % " ".join(offered))
     message = b"\0" + local.encode() + b"\0" + token.encode()
     stream.send(
@@ -149,9 +157,12 @@ def main():
     parser.add_argument("--mechanism", default="X-TOKEN")
     parser.add_argument("--timeout", type=float, default=15)
     parser.add_argument("--message-to")
+    parser.add_argument("--no-tls", action="store_true")
+    parser.add_argument("--offered", action="store_true")
+    parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
     token = os.environ.get("XMPP_PASSWORD")
-    if token is None or "@" not in args.jid:
+    if (token is None and not args.offered) or "@" not in args.jid:
         parser.error("set XMPP_PASSWORD and give --jid local@domain")
     try:
         print(login(args, token))

@@ -1,6 +1,7 @@
 # End-to-end tests with a real Prosody and Converse.js (tests/e2e/prosody*, converse*).
 #   make e2e-prosody          both Prosody paths:
-#   make e2e-prosody-native     Prosody -> mod_auth_xtoken.lua -> build/xtoken (PLAIN, X-TOKEN)
+#   make e2e-prosody-native     Prosody -> mod_auth_xtoken.lua -> build/lua/xtoken.so, the
+#                               Lua binding, in Prosody's process (PLAIN, X-TOKEN, strace)
 #   make e2e-prosody-cyrus      Prosody -> mod_auth_cyrus -> saslauthd -> PAM -> build/pam_xtoken.so
 #   make e2e-converse         Converse.js in headless Chromium against ejabberd (websocket,
 #                             BOSH) and Prosody (websocket), through a stand-in web app

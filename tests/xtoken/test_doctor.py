@@ -433,6 +433,7 @@ class Prosody(DoctorCase):
     def provider(self):
         with open(PROVIDER) as f:
             self.fs.write("/usr/lib/prosody/modules/mod_auth_xtoken.lua", f.read())
+        self.fs.write("/usr/lib/x86_64-linux-gnu/lua/5.4/xtoken.so", "\x7fELF")
 
     def test_native_ok_through_conf_d_include(self):
         self.provider()
@@ -441,22 +442,23 @@ class Prosody(DoctorCase):
                      'VirtualHost "Example.org"\n  c2s_require_encryption = true\n')
         rc, _ = self.run_doctor()
         self.assertLine("ok   prosody host example.org: authentication = \"xtoken\", provider"
-                        " /usr/lib/prosody/modules/mod_auth_xtoken.lua (no Lua binding"
-                        " /usr/lib/x86_64-linux-gnu/lua/5.4/xtoken.so installed: the provider"
-                        " runs xtoken_path per login)")
+                        " /usr/lib/prosody/modules/mod_auth_xtoken.lua, Lua binding"
+                        " /usr/lib/x86_64-linux-gnu/lua/5.4/xtoken.so found")
         self.assertLine("ok   prosody host example.org (mod_auth_xtoken): user prosody can read %s"
                         " (root:xtoken 0640)" % CONF)
         self.assertNoFail()
         self.assertEqual(rc, 0)
 
-    def test_native_binding_found(self):
+    def test_native_binding_missing(self):
         self.provider()
-        self.fs.write("/usr/lib/x86_64-linux-gnu/lua/5.4/xtoken.so", "\x7fELF")
+        self.fs.remove("/usr/lib/x86_64-linux-gnu/lua/5.4/xtoken.so")
         self.prosody('VirtualHost "example.org"\nauthentication = "xtoken"\n')
         rc, _ = self.run_doctor()
-        self.assertLine("ok   prosody host example.org: authentication = \"xtoken\", provider"
-                        " /usr/lib/prosody/modules/mod_auth_xtoken.lua, Lua binding"
-                        " /usr/lib/x86_64-linux-gnu/lua/5.4/xtoken.so found")
+        self.assertLine("FAIL prosody host example.org: authentication = \"xtoken\" needs the Lua"
+                        " binding /usr/lib/x86_64-linux-gnu/lua/5.4/xtoken.so, which is missing:"
+                        " Prosody refuses every login; fix: apt install lua-xtoken, then systemctl"
+                        " restart prosody")
+        self.assertEqual(rc, 1)
 
     def test_native_provider_missing_and_prosody_not_in_group(self):
         self.fs.set_groups(xtoken_members=("ejabberd",))
@@ -464,7 +466,7 @@ class Prosody(DoctorCase):
         rc, _ = self.run_doctor()
         self.assertLine("FAIL prosody host example.org: authentication = \"xtoken\" but no"
                         " mod_auth_xtoken.lua in /usr/lib/prosody/modules or plugin_paths: Prosody"
-                        " cannot load it and every login fails; fix: apt-get install libpam-xtoken")
+                        " cannot load it and every login fails; fix: apt install lua-xtoken")
         self.assertEqual(rc, 1)
         self.provider()
         rc, _ = self.run_doctor()
