@@ -13,3 +13,15 @@ deb-test: deb
 	mk/deb-test.sh $(DEB_OUT)
 
 CI_TARGETS += deb-test
+
+#   make deb-test-upgrade   install the package of the release before 0.2.0
+#                   (built from git history: DEB_OLD_REV, the top of main when
+#                   0.2.0 began, changelog 0.1.0), then this tree's packages
+#                   over it: the provider moves to lua-xtoken, old stores go (root)
+DEB_OLD_REV ?= 43381ffd8974bdadd13672bda0197004030eefed
+
+.PHONY: deb-test-upgrade
+deb-test-upgrade: deb
+	mk/deb-upgrade-test.sh $(DEB_OUT) $(DEB_OLD_REV)
+
+CI_TARGETS += deb-test-upgrade
