@@ -15,8 +15,8 @@ deb-test: deb
 CI_TARGETS += deb-test
 
 #   make deb-test-upgrade   install the package of the release before 0.2.0
-#                   (built from git history: DEB_OLD_REV, the last landing of
-#                   0.1.0 (stop 15), then this tree's packages
+#                   (built from git history: DEB_OLD_REV, the last commit of
+#                   release 0.1.0), then this tree's packages
 #                   over it: the provider moves to lua-xtoken, old stores go (root)
 DEB_OLD_REV ?= c374ac30a767bf257b19636f204430185ace085c
 
