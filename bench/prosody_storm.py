@@ -50,6 +50,8 @@ import time
 
 import pyotp
 
+import xmpp_login_bench  # beside this script: the ejabberd login bench
+
 STREAM_OPEN = ("<?xml version='1.0'?><stream:stream to='%s' xmlns='jabber:client' "
                "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
 SASL_NS = "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -60,15 +62,7 @@ OUTCOME = re.compile(rb"<(success|failure)\b[^>]*?(/>|>.*?</\1>)", re.S)
 
 def config_keys(path):
     """The first otp_seed and token_secret of a pam_xtoken config."""
-    seed = secret = None
-    with open(path) as f:
-        for line in f:
-            key, _, value = line.partition("=")
-            key, value = key.strip(), value.strip()
-            if key == "otp_seed" and seed is None:
-                seed = value
-            elif key == "token_secret" and secret is None:
-                secret = value
+    seed, secret = xmpp_login_bench.config_keys(path)
     if not seed or not secret:
         raise SystemExit("prosody_storm: %s has no otp_seed or token_secret" % path)
     return seed, secret

@@ -80,6 +80,7 @@ def register(port, jid, password):
 
 
 def config_keys(path):
+    """The first otp_seed and token_secret of a pam_xtoken config (None if absent)."""
     seed = secret = None
     with open(path) as f:
         for line in f:
