@@ -192,8 +192,15 @@ START_TEST(test_replay_shared_and_fork)
 
     pid = fork();
     ck_assert_int_ge(pid, 0);
-    if (pid == 0) /* the child uses tok2 through its copy of the handle */
-        _exit(xt_verifier_verify(v, JID, tok2, strlen(tok2), now, NULL) == XT_OK ? 0 : 1);
+    if (pid == 0) { /* the child uses tok2 through its copy of the handle */
+        int used = xt_verifier_verify(v, JID, tok2, strlen(tok2), now, NULL) == XT_OK;
+        /* freed here too: under valgrind the child's leak check decides
+         * its exit status */
+        xt_verifier_free(v);
+        xt_replay_free(replay);
+        xt_config_free(cfg);
+        _exit(used ? 0 : 1);
+    }
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     ck_assert_int_eq(xt_verifier_verify(v, JID, tok2, strlen(tok2), now, NULL), XT_REPLAYED);
