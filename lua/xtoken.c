@@ -94,43 +94,7 @@ static xt_verifier *open_handle(lua_State *L, int *nret)
 /* Why no config is loaded: "config: PATH:LINE: reason". */
 static const char *config_reason(const xt_verifier *v, char *buf, size_t len)
 {
-    const char *detail = xt_verifier_error(v);
-    int status = xt_verifier_status(v);
-
-    if (status == XT_NOMEM)
-        snprintf(buf, len, "config: %s", xt_strerror(XT_NOMEM));
-    else
-        snprintf(buf, len, "config: %s", *detail ? detail : xt_strerror(XT_CONFIG));
-    return buf;
-}
-
-/* The reason for a refused verify: xt_reason's text, with the config's or
- * the store's own detail for the statuses that have one. Every store
- * reason begins with "replay store", every config reason with "config: ". */
-static const char *verify_reason(const xt_verifier *v, int status,
-                                 const struct xt_detail *detail, char *buf, size_t len)
-{
-    const xt_replay *replay;
-    const char *store_detail;
-
-    switch (status) {
-    case XT_CONFIG:
-        return config_reason(v, buf, len);
-    case XT_STORE:
-    case XT_STORE_FULL:
-        replay = xt_verifier_replay(v);
-        store_detail = replay != NULL ? xt_replay_error(replay) : "";
-        if (*store_detail == '\0')
-            store_detail = xt_strerror(status);
-        /* the file store's messages already begin "replay store PATH: " */
-        if (strncmp(store_detail, "replay store", strlen("replay store")) == 0)
-            snprintf(buf, len, "%s", store_detail);
-        else
-            snprintf(buf, len, "replay store: %s", store_detail);
-        return buf;
-    default:
-        return xt_reason(status, detail, buf, len);
-    }
+    return xt_verifier_reason(v, XT_CONFIG, NULL, buf, len);
 }
 
 /* ---- methods ------------------------------------------------------------ */
@@ -178,7 +142,7 @@ static int verifier_verify(lua_State *L)
         lua_pushboolean(L, 1);
         return 1;
     }
-    return refuse(L, verify_reason(v, status, &detail, reason, sizeof(reason)));
+    return refuse(L, xt_verifier_reason(v, status, &detail, reason, sizeof(reason)));
 }
 
 /* v:user_exists(jid [, policy]) -> true | false, reason. policy defaults

@@ -3,6 +3,7 @@
  * replay handle, one scratch digest context, the OTPs of each scope's
  * window computed once per step. Every answer is xt_verify_with()'s. */
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -219,4 +220,29 @@ int xt_verifier_user_exists(xt_verifier *v, const char *policy, const char *jid,
         return XT_CONFIG;
     }
     return xt_user_exists(v->cfg, policy, jid, err, errlen);
+}
+
+const char *xt_verifier_reason(const xt_verifier *v, int status, const struct xt_detail *detail,
+                               char *buf, size_t len)
+{
+    const char *store_detail;
+
+    switch (status) {
+    case XT_CONFIG:
+        snprintf(buf, len, "config: %s", *v->error ? v->error : xt_strerror(status));
+        return buf;
+    case XT_STORE:
+    case XT_STORE_FULL:
+        store_detail = v->replay != NULL ? xt_replay_error(v->replay) : "";
+        if (*store_detail == '\0')
+            store_detail = xt_strerror(status);
+        /* the file store's messages already begin "replay store PATH: " */
+        if (strncmp(store_detail, "replay store", strlen("replay store")) == 0)
+            snprintf(buf, len, "%s", store_detail);
+        else
+            snprintf(buf, len, "replay store: %s", store_detail);
+        return buf;
+    default:
+        return xt_reason(status, detail, buf, len);
+    }
 }

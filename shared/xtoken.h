@@ -306,6 +306,14 @@ xt_replay *xt_verifier_replay(const xt_verifier *v);
 int xt_verifier_verify(xt_verifier *v, const char *jid, const char *token, size_t token_len,
                        time_t now, struct xt_detail *detail);
 
+/* The reason for a log line or a caller: for XT_CONFIG "config: " and
+ * why the config is not loaded; for XT_STORE / XT_STORE_FULL the store's
+ * own detail, beginning "replay store"; otherwise xt_reason(). Never a
+ * token or a secret. Writes buf (len bytes, XT_ERR_MAX + 32 is enough) and
+ * returns it. */
+const char *xt_verifier_reason(const xt_verifier *v, int status, const struct xt_detail *detail,
+                               char *buf, size_t len);
+
 /* xt_user_exists() with the handle's config; XT_CONFIG while none is
  * loaded (err says so). */
 int xt_verifier_user_exists(xt_verifier *v, const char *policy, const char *jid, char *err,

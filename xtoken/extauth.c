@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "extauth.h"
@@ -108,7 +107,7 @@ void extauth_refresh(struct extauth_ctx *ctx, time_t now)
 static int answer_auth(struct extauth_ctx *ctx, const struct extauth_request *req, time_t now)
 {
     char jid[XT_JID_MAX + 1] = "";
-    char shown[128], why[XT_ERR_MAX];
+    char shown[128], why[XT_ERR_MAX + 32];
     struct xt_detail detail = {0, 0};
     int status = xt_jid_make(req->user, req->server, jid, sizeof jid);
     enum xt_class class;
@@ -133,9 +132,8 @@ static int answer_auth(struct extauth_ctx *ctx, const struct extauth_request *re
                 xt_reason(status, &detail, why, sizeof why));
     } else { /* the token could not be checked: log it once, not per request */
         char message[EXTAUTH_MSG_MAX];
-        snprintf(message, sizeof message, "auth: cannot check tokens: %s%s%s", xt_strerror(status),
-                 status == XT_STORE || status == XT_STORE_FULL ? ": " : "",
-                 status == XT_STORE || status == XT_STORE_FULL ? xt_replay_error(xt_verifier_replay(ctx->verifier)) : "");
+        snprintf(message, sizeof message, "auth: cannot check tokens: %s",
+                 xt_verifier_reason(ctx->verifier, status, &detail, why, sizeof why));
         log_problem(ctx, LOG_ERR, message);
     }
     return 0;
