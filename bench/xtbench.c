@@ -356,7 +356,7 @@ static struct handle_rates bench_handle(const char *conf_off, const struct sizes
         wait_for_step_room(4);
         pool = mint_pool(cfg, sz->replay_n + sz->replay_warm);
         /* the first use creates the store, the second maps it whole, the
-         * rest touch (nearly) every page of it once: see bench_handle */
+         * rest touch (nearly) every page of it once: see handle_rates */
         warm[r] = time_handle(vs, pool + sz->replay_n * TOKEN_SLOT, sz->replay_warm,
                               sz->replay_warm);
         stored[r] = time_handle(vs, pool, sz->replay_n, sz->replay_n);
@@ -383,7 +383,7 @@ static double bench_hmac_limit(const struct sizes *sz)
     double rates[9] = {0};
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                            OSSL_PARAM_construct_end()};
     unsigned char out[XT_MAC_LEN];
     size_t outlen = 0;
