@@ -29,6 +29,8 @@ if [ ! -e "$policy" ]; then
     chmod 755 "$policy"
     trap 'rm -f "$policy"' EXIT
 fi
-apt-get update -qq
+# Another apt run (a second test, the daily timer) holds the lock for a while: wait.
+apt_opts="-o DPkg::Lock::Timeout=600"
+apt-get $apt_opts update -qq
 # shellcheck disable=SC2086 # one word per package
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+apt-get $apt_opts install -y -qq --no-install-recommends $missing >/dev/null
