@@ -22,12 +22,23 @@ WARN := -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 HARDEN_CFLAGS  := -fstack-protector-strong -fPIC
 HARDEN_LDFLAGS := -Wl,-z,relro -Wl,-z,now
 
+# $(call pkg,OPTION,PACKAGES): pkg-config's answer, asked once and only when
+# a recipe needs it, so that `make check` and `make demo` can install the
+# build dependencies first; a missing package is named, with the fix.
+empty :=
+space := $(empty) $(empty)
+pkg_key = _pkg$(subst =,_,$(subst $(space),_,$(strip $1 $2)))
+pkg = $(if $(filter undefined,$(origin $(pkg_key))),$(eval $(pkg_key) := $(call pkg_ask,$1,$2)))$($(pkg_key))
+pkg_ask = $(if $(shell $(PKG) --exists $2 2>/dev/null && echo y),$(shell $(PKG) $1 $2),$(error \
+  missing build dependencies (pkg-config finds no $(shell for p in $2; do $(PKG) --exists $$p \
+  2>/dev/null || printf '%s ' $$p; done)): as root, run tests/install-deps.sh build))
+
 CFLAGS   ?= -O2 -g
 CPPFLAGS ?= -D_FORTIFY_SOURCE=2
-ALL_CPPFLAGS := -D_GNU_SOURCE -Ishared $(CPPFLAGS) $(shell $(PKG) --cflags $(PKGS))
+ALL_CPPFLAGS  = -D_GNU_SOURCE -Ishared $(CPPFLAGS) $(call pkg,--cflags,$(PKGS))
 ALL_CFLAGS   := $(WARN) $(HARDEN_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS  := $(HARDEN_LDFLAGS) $(LDFLAGS)
-LIBS         := $(shell $(PKG) --libs $(PKGS))
+LIBS          = $(call pkg,--libs,$(PKGS))
 
 LIB_SRCS := $(wildcard shared/*.c)
 LIB_OBJS := $(LIB_SRCS:shared/%.c=$(BUILD)/shared/%.o)
@@ -38,7 +49,7 @@ CHECK_TARGETS :=
 E2E_TARGETS   :=
 CI_TARGETS    :=
 
-.PHONY: all check e2e ci clean
+.PHONY: all check check-run e2e ci clean
 all: $(LIB) $(PAM_MOD)
 
 $(BUILD)/shared/%.o: shared/%.c shared/*.h
@@ -67,8 +78,14 @@ clean:
 
 include $(sort $(wildcard */*.mk tests/*/*.mk))
 
+# make check first installs what its suites need (as root, on Debian: the
+# lists in tests/deps/; nothing when they are there), then runs them.
 # After the fragments, so every CHECK_TARGETS += has been seen.
-check: all $(CHECK_TARGETS)
+CHECK_DEPS := build check
+check:
+	@tests/install-deps.sh $(CHECK_DEPS)
+	@$(MAKE) --no-print-directory check-run
+check-run: all $(CHECK_TARGETS)
 e2e: all $(E2E_TARGETS)
 ci:
 	set -e; for t in $(CI_TARGETS); do $(MAKE) $$t; done

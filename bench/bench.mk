@@ -25,7 +25,7 @@ $(BENCH_DIR)/yes_responder: bench/yes_responder.c bench/read_exact.h
 
 $(BENCH_DIR)/rss_floor: bench/rss_floor.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(shell $(PKG) --libs openssl)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(call pkg,--libs,openssl)
 
 bench-build: all $(BUILD)/xtoken $(BENCH_BINS)
 

@@ -8,7 +8,7 @@ FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # Others' code must not break the fuzz build on a clang-only warning.
 FUZZ_CFLAGS  := -g -O1 $(filter-out -Werror,$(WARN)) $(FUZZ_SAN)
-FUZZ_CPPFLAGS := -D_GNU_SOURCE -Ishared $(shell $(PKG) --cflags $(PKGS))
+FUZZ_CPPFLAGS = -D_GNU_SOURCE -Ishared $(call pkg,--cflags,$(PKGS))
 FUZZ_LIB_OBJS := $(LIB_SRCS:shared/%.c=$(FUZZ_DIR)/obj/shared/%.o)
 
 # extauth links the tool's code without main.c (as XTOKEN_CORE_SRCS in

@@ -13,8 +13,8 @@
 LUA_PKG     := lua5.4
 LUA_MOD     := $(BUILD)/lua/xtoken.so
 LUA_OBJS    := $(BUILD)/lua/xtoken.o
-LUA_CFLAGS   = $(shell $(PKG) --cflags $(LUA_PKG)) -Ixtoken
-LUA_MOD_LIBS = $(shell $(PKG) --libs openssl liboath hiredis)
+LUA_CFLAGS   = $(call pkg,--cflags,$(LUA_PKG)) -Ixtoken
+LUA_MOD_LIBS = $(call pkg,--libs,openssl liboath hiredis)
 # Where Debian's lua5.4 looks for C modules (/usr/lib/<multiarch>/lua/5.4).
 LUA_CMOD_DIR ?= $(shell $(PKG) --variable=INSTALL_CMOD $(LUA_PKG) 2>/dev/null || \
                   echo /usr/lib/$$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || \

@@ -12,7 +12,7 @@
 INSTALL_PROGRAM ?= install -m 0755
 INSTALL_DATA    ?= install -m 0644
 INSTALL_DIR     ?= install -d
-PAM_MODULE_DIR ?= $(shell $(PKG) --variable=libdir pam)/security
+PAM_MODULE_DIR ?= $(call pkg,--variable=libdir,pam)/security
 BINDIR         ?= $(PREFIX)/bin
 MANDIR         ?= $(PREFIX)/share/man
 DOCDIR         ?= $(PREFIX)/share/doc/libpam-xtoken

@@ -1,6 +1,6 @@
 # Tests of the library core and the PAM module (make check-unit, check-pam).
-TEST_LIBS := $(LIB) $(LIBS) $(shell $(PKG) --libs $(CHECK_PKG))
-TEST_CFLAGS := $(ALL_CPPFLAGS) $(shell $(PKG) --cflags $(CHECK_PKG)) $(ALL_CFLAGS)
+TEST_LIBS = $(LIB) $(LIBS) $(call pkg,--libs,$(CHECK_PKG))
+TEST_CFLAGS = $(ALL_CPPFLAGS) $(call pkg,--cflags,$(CHECK_PKG)) $(ALL_CFLAGS)
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 $(BUILD)/tests/unit: $(UNIT_SRCS) tests/unit/unit.h $(LIB)

@@ -1,6 +1,11 @@
 #!/bin/sh
 # Install the Debian packages listed in tests/deps/<area>.apt (all areas if
 # none are named). Needs root; does nothing for packages already installed.
+#   build     what `make` needs            check     make check's suites
+#   deb       make deb (with build)        deb-test  the package tests
+#   e2e       ejabberd tests, make demo    prosody   Prosody tests
+#   converse  Chromium, node, npm          quality   fuzz, sanitizers, analyzers
+#   fresh     make check-fresh/check-guides (mmdebstrap)
 set -eu
 cd "$(dirname "$0")/deps"
 if [ $# -eq 0 ]; then
@@ -10,9 +15,14 @@ if [ $# -eq 0 ]; then
     done
 fi
 pkgs=$(for a in "$@"; do sed -e 's/#.*//' "$a.apt"; done | tr -s ' \n' '\n' | sort -u)
+# A name counts as there when a package of that name is installed or an
+# installed package provides it (a nodejs built elsewhere that includes npm).
+provided=$(dpkg-query -W -f='${db:Status-Abbrev} ${Provides}\n' 2>/dev/null |
+    awk '$1 == "ii" { $1 = ""; print }' | tr ',' '\n' | sed 's/(.*//; s/ //g' | sort -u)
 missing=
 for p in $pkgs; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || missing="$missing $p"
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' && continue
+    printf '%s\n' "$provided" | grep -qx -- "$p" || missing="$missing $p"
 done
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" != 0 ]; then

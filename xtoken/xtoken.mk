@@ -15,8 +15,8 @@ XTOKEN           := $(BUILD)/xtoken
 XTOKEN_PKGS      := yaml-0.1 lua5.4
 XTOKEN_GEN       := $(BUILD)/gen
 XTOKEN_CPPFLAGS   = -Ixtoken -I$(XTOKEN_GEN) -DXT_PAM_MODULE_DIR='"$(PAM_MODULE_DIR)"' \
-                    $(shell $(PKG) --cflags $(XTOKEN_PKGS))
-XTOKEN_LIBS       = $(shell $(PKG) --libs $(XTOKEN_PKGS))
+                    $(call pkg,--cflags,$(XTOKEN_PKGS))
+XTOKEN_LIBS       = $(call pkg,--libs,$(XTOKEN_PKGS))
 
 .PHONY: check-xtoken
 all: $(XTOKEN)

@@ -5,8 +5,8 @@ CLUSTER_CHECK := $(BUILD)/tests/cluster/check_redis
 
 $(CLUSTER_CHECK): tests/cluster/check_redis.c $(LIB) shared/*.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CPPFLAGS) $(shell $(PKG) --cflags check) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
-	  -o $@ $< $(LIB) $(LIBS) $(shell $(PKG) --libs check)
+	$(CC) $(ALL_CPPFLAGS) $(call pkg,--cflags,check) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
+	  -o $@ $< $(LIB) $(LIBS) $(call pkg,--libs,check)
 
 .PHONY: check-cluster e2e-cluster
 check-cluster: $(CLUSTER_CHECK) $(PAM_MOD) $(BUILD)/tests/pamcheck $(BUILD)/xtoken

@@ -9,7 +9,7 @@
 # raced by four clients (two per node) gets in exactly once, and with Redis
 # stopped (SIGSTOP) both nodes refuse and keep running, then accept again.
 # Needs root (PAM service file, ejabberd as its user) and
-# tests/install-deps.sh e2e cluster. Everything is stopped by pid on exit.
+# tests/install-deps.sh build check e2e. Everything is stopped by pid on exit.
 set -u
 . "$(dirname "$0")/../e2e/ejabberd-lib.sh"
 . "$(dirname "$0")/redis-lib.sh"

@@ -23,7 +23,7 @@ trap 'redis_stop_all; rm -rf "$REDIS_BASE"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-command -v redis-server >/dev/null || { echo "check-cluster: redis-server missing: tests/install-deps.sh cluster" >&2; exit 1; }
+command -v redis-server >/dev/null || { echo "check-cluster: redis-server missing: tests/install-deps.sh check" >&2; exit 1; }
 redis_start check
 echo "== tests/cluster/check_redis ($(redis-server --version | cut -d' ' -f3))"
 XT_REDIS_PORT=$REDIS_PORT XT_REDIS_PASSWORD=$REDIS_PASSWORD "$BUILD/tests/cluster/check_redis"

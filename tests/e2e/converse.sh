@@ -14,7 +14,7 @@
 # against ejabberd, or a Prosody offering PLAIN, SCRAM and legacy iq:auth
 # but no X-TOKEN, it sends no token at all.
 # Screenshots go to $E2E_OUT (default build/e2e/converse/).
-# Needs tests/install-deps.sh prosody e2e, node + npm (npm ci here, from the
+# Needs tests/install-deps.sh prosody e2e converse, node + npm (npm ci here, from the
 # committed lockfile).
 set -u
 . "$(dirname "$0")/prosody-lib.sh"
@@ -28,7 +28,7 @@ ALICE=alice@$PT_DOMAIN
 
 command -v node >/dev/null && command -v npm >/dev/null ||
     { echo "converse: node and npm are needed" >&2; exit 2; }
-[ -x /usr/bin/chromium ] || { echo "converse: /usr/bin/chromium missing (tests/install-deps.sh prosody)" >&2; exit 2; }
+[ -x /usr/bin/chromium ] || { echo "converse: /usr/bin/chromium missing (tests/install-deps.sh converse)" >&2; exit 2; }
 
 e2e_step "npm ci (converse.js, playwright-core) from the lockfile"
 if [ ! -f "$CV_DIR/node_modules/.package-lock.json" ] ||

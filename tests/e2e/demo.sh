@@ -30,12 +30,18 @@ fi
 
 echo "pam_xtoken demo: an XMPP login to a real ejabberd through PAM with a one-time token"
 
-step "Installing the Debian packages it needs (tests/install-deps.sh core e2e)"
-tests/install-deps.sh core e2e || die "package installation failed"
+step "Installing the Debian packages it needs (tests/install-deps.sh build e2e)"
+tests/install-deps.sh build e2e || die "package installation failed"
 say "ejabberd $(dpkg-query -W -f='${Version}' ejabberd), erlang-p1-pam (epam), python3-slixmpp"
 
 step "Building ($MAKE)"
-$MAKE -s -j"$(nproc)" >/dev/null || die "the build failed (run make to see why)"
+BUILD_LOG=$(mktemp)
+if ! $MAKE -s -j"$(nproc)" >"$BUILD_LOG" 2>&1; then
+    tail -n 40 "$BUILD_LOG" | sed 's/^/      | /'
+    rm -f "$BUILD_LOG"
+    die "the build failed (the last lines of its output are above)"
+fi
+rm -f "$BUILD_LOG"
 say "build/pam_xtoken.so  build/xtoken  build/libxtoken.a"
 
 . tests/e2e/lib.sh

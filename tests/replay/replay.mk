@@ -3,11 +3,11 @@
 # Needs what tests/deps/core.apt installs (check, python3), and setpriv (util-linux).
 REPLAY_CHECK := $(BUILD)/tests/replay/check_replay
 REPLAY_BENCH := $(BUILD)/tests/replay/bench_replay
-REPLAY_TEST_LIBS = $(shell $(PKG) --libs check openssl liboath pam hiredis)
+REPLAY_TEST_LIBS = $(call pkg,--libs,check openssl liboath pam hiredis)
 
 $(BUILD)/tests/replay/%: tests/replay/%.c tests/replay/testkeys.h $(LIB) shared/xtoken.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CPPFLAGS) $(shell $(PKG) --cflags check) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
+	$(CC) $(ALL_CPPFLAGS) $(call pkg,--cflags,check) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
 	  -o $@ $< $(LIB) $(REPLAY_TEST_LIBS)
 
 .PHONY: check-replay bench-replay
