@@ -83,11 +83,24 @@ class Client(slixmpp.ClientXMPP):
         self.finish(EXIT_OTHER, "ERROR disconnected before a result")
 
 
+def connect_starttls(client, host, port):
+    """Connect with STARTTLS required, on slixmpp 1.8 (Debian 12) and 1.10+
+    (Debian 13), told apart by the API each has: 1.10 dropped connect()'s
+    use_ssl/force_starttls for the enable_* attributes."""
+    if hasattr(client, "enable_starttls"):
+        client.enable_direct_tls = False
+        client.enable_starttls = True
+        client.enable_plaintext = False
+        client.connect(host, port)
+    else:
+        client.connect((host, port), use_ssl=False, force_starttls=True)
+
+
 async def run(args, password):
     client = Client(args, password)
     # Only PLAIN works against PAM/extauth backends; do not try others first.
     client["feature_mechanisms"].unencrypted_plain = False
-    client.connect((args.host, args.port), use_ssl=False, force_starttls=True)
+    connect_starttls(client, args.host, args.port)
     try:
         await asyncio.wait_for(client.done.wait(), args.timeout)
     except asyncio.TimeoutError:
