@@ -17,6 +17,10 @@ SEED = "K5UOYGC3OJ2WG4LX"
 SECRET = "T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe"
 CONF = "/etc/security/pam_xtoken.conf"
 YML = "/etc/ejabberd/ejabberd.yml"
+# Where xtoken looks for the module: Linux-PAM's directory from pkg-config
+# (/lib/... on Debian 12, /usr/lib/... after the /usr merge of Debian 13).
+MODULE = subprocess.run(["pkg-config", "--variable=libdir", "pam"], check=True,
+                        capture_output=True, text=True).stdout.strip() + "/security/pam_xtoken.so"
 XTOKEN_GID = 2100
 EJABBERD_UID, PROSODY_UID = 2001, 2002
 WHY_CACHE = ("ejabberd keeps the last password that worked for up to an hour and answers from it"
@@ -43,7 +47,7 @@ class FakeRoot:
         self.write(CONF, "otp_seed = %s\ntoken_secret = %s\n" % (SEED, SECRET), 0o640,
                    gid=XTOKEN_GID)
         self.mkdir("/run/pam_xtoken", 0o1733)
-        self.write("/lib/x86_64-linux-gnu/security/pam_xtoken.so", "\x7fELF fake module")
+        self.write(MODULE, "\x7fELF fake module")
         self.write("/usr/bin/xtoken", "#!/bin/sh\n", 0o755)
         self.write("/usr/lib/erlang/p1_pam/bin/epam", "#!/bin/sh\n", 0o755)
         self.write("/run/systemd/timesync/synchronized", "")
@@ -240,7 +244,7 @@ class Ejabberd(DoctorCase):
         self.assertLine("ok   ejabberd host localhost: auth_method pam, pam_service ejabberd names"
                         " pam_xtoken.so")
         self.assertLine("ok   /etc/pam.d/ejabberd: names pam_xtoken.so, module"
-                        " /lib/x86_64-linux-gnu/security/pam_xtoken.so found")
+                        " %s found" % MODULE)
         self.assertLine("ok   ejabberd host localhost (pam service ejabberd): user ejabberd can"
                         " read %s (root:xtoken 0640)" % CONF)
         self.assertNoFail()
@@ -408,7 +412,7 @@ class PamFiles(DoctorCase):
                       " [domain=example.org] users=any window=1 debug \\\n  try_first_pass\n")
         rc, _ = self.run_doctor()
         self.assertLine("ok   /etc/pam.d/xmpp: names pam_xtoken.so, module"
-                        " /lib/x86_64-linux-gnu/security/pam_xtoken.so found")
+                        " %s found" % MODULE)
         self.assertEqual([l for l in self.lines if "/etc/pam.d/xmpp line" in l], [])
 
     def test_module_not_found(self):
