@@ -14,7 +14,9 @@
 # apt sources at run time. Only the tarball is cached
 # (FRESH_CACHE, default /var/cache/xtoken-fresh); a root is never reused.
 #
-# `run` mounts proc, sys, dev, dev/pts, a fresh dev/shm and the root bound
+# `run` mounts proc, sys, dev, dev/pts, a fresh dev/shm and /run, apt's
+# download cache of that release (FRESH_CACHE/debs-CODENAME: packages are
+# fetched once per machine, installed afresh in every root) and the root bound
 # onto itself (so that unshare works inside) in a private mount namespace,
 # so they are undone on every exit, however the command ends. The command
 # runs in its own pid namespace: what it leaves running is listed and ended
@@ -97,8 +99,8 @@ cmd_new() {
 
 # The part that runs in the private mount and pid namespaces.
 inside() {
-    local dir=$1 status=0 left
-    shift
+    local dir=$1 debs=$2 status=0 left
+    shift 2
     mount --bind "$dir" "$dir"
     mount -t proc proc "$dir/proc"
     mount --rbind /sys "$dir/sys"
@@ -106,6 +108,7 @@ inside() {
     mount -t tmpfs -o mode=1777,nosuid,nodev shm "$dir/dev/shm"
     mount -t tmpfs -o mode=0755,nosuid,nodev run "$dir/run"
     mkdir -p "$dir/run/lock"
+    mount --bind "$debs" "$dir/var/cache/apt/archives"
     chroot "$dir" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         ${FRESH_ENV:-} "$@" || status=$?
@@ -129,9 +132,13 @@ cmd_run() {
     shift
     [ -x "$dir/usr/bin/env" ] || die "$dir is not a root made by root.sh new"
     dir=$(cd "$dir" && pwd -P)
+    # Downloaded packages are kept per release between runs (never the root
+    # itself): apt's archive cache of the root is a directory of the cache.
+    debs=$CACHE/debs-$(. "$dir/etc/os-release" && echo "$VERSION_CODENAME")
+    mkdir -p "$debs/partial"
     # The namespace's own /proc comes from the mount inside; ps below reads it.
     unshare --mount --pid --fork --propagation private --mount-proc \
-        bash -c "$(declare -f inside); inside \"\$@\"" inside "$dir" "$@"
+        bash -c "$(declare -f inside); inside \"\$@\"" inside "$dir" "$debs" "$@"
 }
 
 cmd_rm() {

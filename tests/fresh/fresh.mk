@@ -1,0 +1,23 @@
+# Pristine Debian roots (tests/fresh/, root only, mmdebstrap: tests/install-deps.sh fresh).
+#   make check-fresh   on a new Debian 12 (bookworm) and 13 (trixie) root each:
+#                      the README's commands as written (git and make, then
+#                      make demo, make check), the package (make deb-test,
+#                      deb-test-upgrade), the end-to-end suites (make e2e) and,
+#                      on 13, the analyzers of that release
+#   make check-fresh-bookworm, make check-fresh-trixie   one release
+# FRESH_STAGES_<suite> says what runs where (tests/fresh/check.sh lists them).
+# The base tarball and downloaded packages are cached in /var/cache/xtoken-fresh.
+FRESH_SUITES          ?= bookworm trixie
+FRESH_STAGES_bookworm ?= readme deb e2e
+FRESH_STAGES_trixie   ?= readme deb e2e analyze
+
+.PHONY: check-fresh $(FRESH_SUITES:%=check-fresh-%)
+check-fresh: $(FRESH_SUITES:%=check-fresh-%)
+
+# One root at a time: the roots share the host's network, and ejabberd's
+# epmd port is fixed.
+.NOTPARALLEL: check-fresh
+$(FRESH_SUITES:%=check-fresh-%): check-fresh-%:
+	tests/fresh/check.sh $* $(FRESH_STAGES_$*)
+
+CI_TARGETS += check-fresh
