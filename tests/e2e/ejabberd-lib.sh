@@ -18,7 +18,8 @@
 #                        the same, logging in as LOGIN_JID while the log
 #                        line names SERVER_JID (ejabberd lowercases).
 #   expect_sendxmpp accept|refuse DESC JID TOKEN TO
-#                        the same with go-sendxmpp sending one message.
+#                        the same with sendxmpp (Perl, Net::XMPP) sending one
+#                        message: a second real client, the one the guides use.
 #   expect_offline_delivery DESC FROM TO
 #                        FROM (fresh token) sends to offline TO: the server
 #                        must ask the backend whether TO exists (extauth
@@ -128,10 +129,12 @@ expect_login_as() {
 expect_sendxmpp() {
     local want=$1 desc=$2 jid=$3 token=$4 to=$5 mark out status
     mark=$(e2e_log_mark "$EJD_LOG")
-    out=$(echo "go-sendxmpp says hi" | timeout 20 go-sendxmpp -u "$jid" -p "$token" \
-        -j "127.0.0.1:$EJD_PORT" -n "$to" 2>&1)
+    # -j: the server to connect to, -o: the domain of the JID; -t STARTTLS,
+    # -n: no certificate check (self-signed test server).
+    out=$(echo "sendxmpp says hi" | timeout 20 sendxmpp -t -n -j "127.0.0.1:$EJD_PORT" \
+        -o "${jid#*@}" -u "${jid%%@*}" -p "$token" "$to" 2>&1)
     status=$?
-    ejt_check "$want" "go-sendxmpp: $desc" "$jid" "$mark" "$status" "${out##*: }"
+    ejt_check "$want" "sendxmpp: $desc" "$jid" "$mark" "$status" "${out:-sent}"
 }
 
 expect_offline_delivery() {
