@@ -30,6 +30,8 @@ log=$log_dir/$suite.log
 : >"$log"
 dir=${FRESH_DIR:-/var/tmp}/xtoken-fresh-$suite.$$
 src=/root/pam_xtoken
+FRESH_VERSIONS="gcc libpam0g-dev libssl-dev libhiredis-dev liboath-dev liblua5.4-dev check
+ejabberd prosody redis-server python3-slixmpp sendxmpp chromium nodejs npm clang-tidy cppcheck"
 
 say() { printf 'check-fresh %s: %s\n' "$suite" "$*"; }
 cleanup() {
@@ -89,4 +91,8 @@ make analyze" ;;
     *) say "unknown stage $s"; exit 2 ;;
     esac
 done
+# What was tested, for the versions table in doc/development.md.
+# shellcheck disable=SC2086 # one word per package
+"$here/root.sh" run "$dir" dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\n' \
+    $FRESH_VERSIONS 2>/dev/null | awk '$1 == "ii" { print "    " $2, $3 }'
 say "PASS in $(($(date +%s) - start)) s"
