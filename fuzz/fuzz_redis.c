@@ -143,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct xt_redis *redis = NULL;
     unsigned char key[XT_REPLAY_KEY_LEN];
     char report[1024], warning[1024];
-    int sv[2], rc;
+    int sv[2], rc, replies;
     unsigned flags;
 
     if (size < 1 || size > INPUT_MAX + 1)
@@ -167,8 +167,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_answer(rc, redis, (flags & 1) != 0);
     /* replies read before an answer: AUTH, SELECT, then TIME + SET or
      * PING, TIME, CONFIG GET x2, INFO */
+    replies = ((flags & 1) ? 1 : 0) + ((flags & 2) ? 1 : 0) + ((flags & 4) ? 5 : 2);
     if ((rc == XT_OK || (rc == XT_REPLAYED && !(flags & 4))) &&
-        must_refuse(data + 1, size - 1, (flags & 1) + ((flags & 2) >> 1) + ((flags & 4) ? 5 : 2)))
+        must_refuse(data + 1, size - 1, replies))
         abort();
     if ((flags & 8) && !(flags & 4)) {
         /* the next use on the same handle: reconnecting to 127.0.0.1:1 fails */

@@ -149,7 +149,7 @@ static void reply_free(void *obj) // NOLINT(misc-no-recursion): two levels at mo
         return;
     for (size_t i = 0; i < r->elements; i++)
         reply_free(r->element[i]); // NOLINT(misc-no-recursion): see above
-    free(r->element);
+    free((void *)r->element);
     free(r->str);
     free(r);
 }
@@ -213,6 +213,7 @@ static struct reply *reply_new(const redisReadTask *task)
     return r;
 }
 
+/* cppcheck-suppress constParameterCallback ; hiredis's signature */
 static void *reply_string(const redisReadTask *task, char *str, size_t len)
 {
     struct reply *r;
@@ -250,12 +251,12 @@ static void *reply_array(const redisReadTask *task, reply_count elements)
     /* one test for both versions: a negative int is huge here */
     if ((unsigned long long)elements > REPLY_ARRAY_MAX)
         return refuse(task, "an array too long");
-    element = calloc((size_t)elements + 1, sizeof(struct reply *));
+    element = (struct reply **)calloc((size_t)elements + 1, sizeof(struct reply *));
     if (element == NULL)
         return NULL;
     r = reply_new(task);
     if (r == NULL) {
-        free(element);
+        free((void *)element);
         return NULL;
     }
     r->element = element;
