@@ -10,7 +10,7 @@
 # prosody have their 0700 directories, prosody's store moved into its own
 # (the token it used is still refused), root's kept, nobody's entries gone,
 # postinst printed its restart notice; fresh tokens verify for root, prosody
-# and ejabberd; nobody can create nothing there any more; purge removes it.
+# and ejabberd; nobody cannot create anything there any more; purge removes it.
 #   mk/deb-upgrade-replay-test.sh NEW_DEB_DIR OLD_REV
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -127,7 +127,7 @@ say "the tokens used before are refused as replayed; fresh tokens verify as root
 for d in "$REPLAY_DIR" "$REPLAY_DIR/ejabberd" "$REPLAY_DIR/prosody"; do
     as_nobody sh -c ": > '$d/x'" 2> /dev/null && fail "nobody created a file in $d"
 done
-say "nobody can create nothing in $REPLAY_DIR or the services' directories"
+say "nobody cannot create anything in $REPLAY_DIR or the services' directories"
 
 purge_all
 [ -e "$REPLAY_DIR" ] && fail "purge left $REPLAY_DIR"
