@@ -25,3 +25,15 @@ deb-test-upgrade: deb
 	mk/deb-upgrade-test.sh $(DEB_OUT) $(DEB_OLD_REV)
 
 CI_TARGETS += deb-test-upgrade
+
+#   make deb-test-upgrade-replay   install the package of 0.2.0, whose replay
+#                   directory was root 1733 (DEB_REPLAY_OLD_REV), use it, let
+#                   user nobody plant entries there, then this tree's packages
+#                   over it: the layout is migrated, the stores kept (root)
+DEB_REPLAY_OLD_REV ?= fc7f40acae276e4f058974f2b48d6a7bbe3a603a
+
+.PHONY: deb-test-upgrade-replay
+deb-test-upgrade-replay: deb
+	mk/deb-upgrade-replay-test.sh $(DEB_OUT) $(DEB_REPLAY_OLD_REV)
+
+CI_TARGETS += deb-test-upgrade-replay

@@ -183,9 +183,10 @@ int xt_replay_open(const xt_config *cfg, xt_replay **replay);
 int xt_replay_probe(xt_replay *replay, char *report, size_t reportlen, char *warning,
                     size_t warnlen);
 
-/* A handle on the store in dir (DIR/<euid>.store). Does no I/O: the store is
- * opened (and the directory created 0700 if missing) on first use and kept
- * open; a long-lived handle reopens it after a fork or once it notices (at
+/* A handle on the store in dir: DIR/<euid>.store if the euid owns DIR,
+ * else DIR/<user name>/<euid>.store (a directory root made for the user;
+ * replay.c). Does no I/O: the store is opened (DIR created if missing) on
+ * first use and kept open; a long-lived handle reopens it after a fork or once it notices (at
  * most a second later) that the file was removed or replaced. One handle per
  * thread. XT_OK; XT_NOMEM. */
 int xt_replay_new(const char *dir, xt_replay **replay);

@@ -33,6 +33,10 @@
 #   e2e_as USER CMD...   run CMD as USER (setpriv; environment kept) or as
 #                        the current user if USER is empty.
 #   e2e_readable_by USER FILE  true if USER can read FILE (and reach it).
+#   e2e_replay_dir DIR [USER]  make the replay directory DIR laid out as the
+#                        package's /run/pam_xtoken (debian/libpam-xtoken.tmpfiles):
+#                        owned by the caller, 0755, holding DIR/USER (USER's,
+#                        0700) for a service that runs as USER.
 #   e2e_stage FILE       print the path of a private copy of a build artefact
 #                        in $E2E_DIR/bin (mode 0755): servers running as
 #                        another user may not reach the source tree (a clone
@@ -238,6 +242,13 @@ e2e_as() {
 
 e2e_readable_by() {
     e2e_as "$1" test -r "$2"
+}
+
+e2e_replay_dir() {
+    mkdir -m 0755 "$1" || return 1
+    if [ -n "${2:-}" ] && [ "$2" != "$(id -un)" ]; then
+        install -d -o "$2" -m 0700 "$1/$2" || return 1
+    fi
 }
 
 e2e_stage() {

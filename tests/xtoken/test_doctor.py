@@ -46,7 +46,9 @@ class FakeRoot:
         self.set_groups(xtoken_members)
         self.write(CONF, "otp_seed = %s\ntoken_secret = %s\n" % (SEED, SECRET), 0o640,
                    gid=XTOKEN_GID)
-        self.mkdir("/run/pam_xtoken", 0o1733)
+        self.mkdir("/run/pam_xtoken", 0o755)
+        self.mkdir("/run/pam_xtoken/ejabberd", 0o700, EJABBERD_UID)
+        self.mkdir("/run/pam_xtoken/prosody", 0o700, PROSODY_UID)
         self.write(MODULE, "\x7fELF fake module")
         self.write("/usr/bin/xtoken", "#!/bin/sh\n", 0o755)
         self.write("/usr/lib/erlang/p1_pam/bin/epam", "#!/bin/sh\n", 0o755)
@@ -61,8 +63,9 @@ class FakeRoot:
     def path(self, p):
         return self.root + p
 
-    def mkdir(self, p, mode=0o755):
+    def mkdir(self, p, mode=0o755, uid=0):
         os.makedirs(self.path(p), exist_ok=True)
+        os.chown(self.path(p), uid, uid)
         os.chmod(self.path(p), mode)
 
     def write(self, p, text, mode=0o644, uid=0, gid=0):
@@ -129,8 +132,8 @@ class Ejabberd(DoctorCase):
         self.ok_lines()
         self.assertLine("ok   ejabberd host localhost: auth cache off (top level)")
         self.assertLine("ok   config %s: passes check-config (keys for any domain)" % CONF)
-        self.assertLine("ok   replay (%s): /run/pam_xtoken (root:root 1733): each service user"
-                        " keeps its own store there" % CONF)
+        self.assertLine("ok   replay (%s): /run/pam_xtoken (root:root 0755): each service user"
+                        " keeps its own store, in a directory no one else can write" % CONF)
         self.assertLine("ok   clock: systemd-timesyncd says synchronised"
                         " (/run/systemd/timesync/synchronized)")
         self.assertNoFail()
@@ -357,24 +360,53 @@ class ConfigAccess(DoctorCase):
         self.assertEqual(rc, 1)
 
     def test_replay_dir_missing_or_unsafe(self):
-        os.rmdir(self.fs.path("/run/pam_xtoken"))
+        shutil.rmtree(self.fs.path("/run/pam_xtoken"))
         rc, _ = self.run_doctor()
         self.assertLine("FAIL replay (%s): /run/pam_xtoken is missing: the first service to log"
-                        " someone in creates it 0700 for itself and every other service user is"
-                        " refused; fix: mkdir -m 1733 /run/pam_xtoken, and the line 'd"
-                        " /run/pam_xtoken 1733 root root -' in /etc/tmpfiles.d/pam_xtoken.conf so"
+                        " someone in creates it for itself and every other service user is"
+                        " refused; fix: install -d -m 0755 /run/pam_xtoken, and the line 'd"
+                        " /run/pam_xtoken 0755 root root -' in /etc/tmpfiles.d/pam_xtoken.conf so"
                         " it comes back at boot" % CONF)
-        self.fs.write("/usr/lib/tmpfiles.d/libpam-xtoken.conf", "d /run/pam_xtoken 1733 root root -\n")
+        self.fs.write("/usr/lib/tmpfiles.d/libpam-xtoken.conf", "d /run/pam_xtoken 0755 root root -\n")
         rc, _ = self.run_doctor()
         self.assertLine("warn replay (%s): /run/pam_xtoken is missing (created at boot from"
                         " /usr/lib/tmpfiles.d/libpam-xtoken.conf); fix: systemd-tmpfiles --create"
                         " /usr/lib/tmpfiles.d/libpam-xtoken.conf" % CONF)
-        self.fs.mkdir("/run/pam_xtoken", 0o777)
+        # 0.2.0's layout, sticky and writable by everyone: refused
+        for mode in (0o777, 0o1733):
+            self.fs.mkdir("/run/pam_xtoken", mode)
+            rc, _ = self.run_doctor()
+            self.assertLine("FAIL replay (%s): /run/pam_xtoken (root:root %04o) is writable by"
+                            " group or other: any local user could take a service's store name"
+                            " first or fill the file system, so the store refuses it and every"
+                            " login is refused; fix: chmod 0755 /run/pam_xtoken" % (CONF, mode))
+            self.assertEqual(rc, 1)
+
+    def test_replay_user_dir_missing_or_unsafe(self):
+        self.fs.write(YML, EXTAUTH_YML + "auth_use_cache: false\n")
+        os.rmdir(self.fs.path("/run/pam_xtoken/ejabberd"))
         rc, _ = self.run_doctor()
-        self.assertLine("FAIL replay (%s): /run/pam_xtoken (root:root 0777) is group/other-writable"
-                        " without the sticky bit: the store refuses it, every login is refused;"
-                        " fix: chmod 1733 /run/pam_xtoken" % CONF)
+        self.assertLine("FAIL replay (%s): ejabberd has no directory /run/pam_xtoken/ejabberd:"
+                        " its logins are refused (replay store unusable); fix: install -d -o"
+                        " ejabberd -m 0700 /run/pam_xtoken/ejabberd, and the line 'd"
+                        " /run/pam_xtoken/ejabberd 0700 ejabberd - -' in"
+                        " /etc/tmpfiles.d/pam_xtoken.conf so it comes back at boot" % CONF)
         self.assertEqual(rc, 1)
+        self.fs.mkdir("/run/pam_xtoken/ejabberd", 0o1777, EJABBERD_UID)
+        rc, _ = self.run_doctor()
+        self.assertLine("FAIL replay (%s): ejabberd's directory /run/pam_xtoken/ejabberd"
+                        " (ejabberd:ejabberd 1777) is not a directory of its own that no one else"
+                        " can write: its logins are refused; fix: rm -r /run/pam_xtoken/ejabberd;"
+                        " install -d -o ejabberd -m 0700 /run/pam_xtoken/ejabberd" % CONF)
+        self.fs.mkdir("/run/pam_xtoken/ejabberd", 0o700, PROSODY_UID)
+        rc, _ = self.run_doctor()
+        self.assertLine("FAIL replay (%s): ejabberd's directory /run/pam_xtoken/ejabberd"
+                        " (prosody:prosody 0700) is not a directory of its own that no one else"
+                        " can write: its logins are refused; fix: rm -r /run/pam_xtoken/ejabberd;"
+                        " install -d -o ejabberd -m 0700 /run/pam_xtoken/ejabberd" % CONF)
+        self.fs.mkdir("/run/pam_xtoken/ejabberd", 0o700, EJABBERD_UID)
+        rc, _ = self.run_doctor()
+        self.assertNoFail()
 
     def test_clock_unconfirmed_warns(self):
         self.fs.remove("/run/systemd/timesync/synchronized")
