@@ -70,14 +70,11 @@ if [ -e "$CONF" ] || [ -L "$CONF" ]; then
 fi
 
 # ---- 0.2.0, used -----------------------------------------------------------------
-mkdir "$tmp/old"
-git -C "$top" archive "$old_rev" | tar -x -C "$tmp/old"
+say "building $PKG from $old_rev"
+"$top/mk/deb-old-build.sh" "$old_rev" "$tmp/old" "$tmp/old-debs" || fail "building the old package"
 grep -q '^d /run/pam_xtoken 1733 ' "$tmp/old/debian/libpam-xtoken.tmpfiles" \
     || fail "$old_rev does not make $REPLAY_DIR 1733: not the layout this test upgrades from"
 old_version=$(dpkg-parsechangelog -l "$tmp/old/debian/changelog" -S Version)
-say "building $PKG $old_version from $old_rev"
-"$tmp/old/mk/deb-build.sh" "$tmp/old-debs" > "$tmp/old-build.log" 2>&1 \
-    || { tail -30 "$tmp/old-build.log" >&2; fail "building the old package"; }
 dpkg -i "$tmp/old-debs/${PKG}_${old_version}_"*.deb "$tmp/old-debs/${LUA_PKG}_${old_version}_"*.deb \
     > "$tmp/dpkg.out" 2>&1 || { cat "$tmp/dpkg.out" >&2; fail "dpkg -i the old packages"; }
 [ "$(mode_of "$REPLAY_DIR")" = "1733 root root" ] || fail "old $REPLAY_DIR is $(mode_of "$REPLAY_DIR")"

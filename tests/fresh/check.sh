@@ -10,8 +10,9 @@
 #   readme   the README's commands, extracted from its marked blocks and run
 #            as written: the setup line (git, make), then `make demo` and
 #            `make check` in the clone
-#   deb      make deb-test and make deb-test-upgrade (build, lintian, install,
-#            use, upgrade from the last release, purge)
+#   deb      make deb-test, deb-test-upgrade and deb-test-upgrade-replay
+#            (build, lintian, install, use, upgrades from the releases
+#            before, purge)
 #   e2e      make e2e: ejabberd (PAM, extauth, cluster), Prosody (native,
 #            saslauthd), Converse.js in Debian's chromium
 #   analyze  make analyze with this release's cppcheck and clang-tidy
@@ -79,7 +80,8 @@ $(block commands)" ;;
         stage deb "cd $src
 tests/install-deps.sh deb deb-test
 make deb-test
-make deb-test-upgrade" ;;
+make deb-test-upgrade
+make deb-test-upgrade-replay" ;;
     e2e)
         stage e2e "cd $src
 tests/install-deps.sh e2e prosody converse
