@@ -28,7 +28,7 @@
 #include "tool.h" /* XTOKEN_VERSION: one version for the tool and the binding */
 #include "xtoken.h"
 
-/* luaopen_xtoken is the module's only exported symbol (lua/xtoken.map). */
+/* luaopen_xtoken is the module's only exported symbol (lua/binding.map). */
 int luaopen_xtoken(lua_State *L);
 
 #define VERIFIER_META "xtoken.verifier"
