@@ -1,74 +1,183 @@
 /* xtoken doctor: the replay directory. The store (shared/replay.c) wants a
- * real directory owned by root or its user, not group/other-writable unless
- * sticky, and creates DIR/<uid>.store 0600 for each service user: the
- * package's /run/pam_xtoken is root:root 1733 from tmpfiles.d. */
+ * real directory owned by root or its user and creates DIR/<uid>.store 0600
+ * for each service user in it. A directory (or, while it is missing, the
+ * directory it will be created in) that users other than its owner can
+ * write is a FAIL whatever its sticky bit: any local user can then create
+ * a service's store before the service does (after every reboot, /run is
+ * empty), or fill the file system, and make that service's logins fail.
+ * The store is on Redis: doctor_config.c probes it with check-config's
+ * code. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "doctor.h"
 
 #define TMPFILES_ENTRY "/usr/lib/tmpfiles.d/libpam-xtoken.conf"
+#define FIX_MAX        (4 * DOC_PATH_MAX)
 
-static void report_missing(struct doctor *d, const char *area, const char *dir)
+/* Writable by users other than the owner: group or other write bits. */
+static int writable_by_others(mode_t mode)
 {
-    if (strcmp(dir, XT_DEFAULT_REPLAY_DIR) == 0 && doc_exists(d, TMPFILES_ENTRY))
+    return (mode & (S_IWGRP | S_IWOTH)) != 0;
+}
+
+/* The distinct users of config's store, as "a, b" into out; their number
+ * (root counted). *only is set to the one user if there is one. */
+static size_t store_users(const struct doctor *d, const char *config, char *out, size_t outlen,
+                          const char **only)
+{
+    size_t n = 0;
+
+    out[0] = '\0';
+    *only = NULL;
+    for (size_t i = 0; i < d->n_uses; i++) {
+        size_t j = 0;
+        if (strcmp(d->uses[i].config, config) != 0)
+            continue;
+        while (j < i && (strcmp(d->uses[j].config, config) != 0 ||
+                         strcmp(d->uses[j].user, d->uses[i].user) != 0))
+            j++;
+        if (j < i)
+            continue; /* each user once */
+        size_t used = strlen(out);
+        snprintf(out + used, outlen - used, "%s%s", n ? ", " : "", d->uses[i].user);
+        *only = d->uses[i].user;
+        n++;
+    }
+    if (n != 1)
+        *only = NULL;
+    return n;
+}
+
+/* The layout that no other user can spoil, for the users of config: the
+ * directory owned by its one user, mode 0700, made at boot by tmpfiles.d;
+ * with several users, a directory (and a config) each. */
+static void layout_fix(const struct doctor *d, const char *config, const char *dir, char *fix,
+                       size_t len)
+{
+    char users[DOC_PATH_MAX];
+    const char *only;
+
+    store_users(d, config, users, sizeof users, &only);
+    if (only != NULL)
+        snprintf(fix, len,
+                 "give the directory to the one user that keeps its store there: chown %s: %s; "
+                 "chmod 0700 %s, and the line 'd %s 0700 %s %s -' in "
+                 "/etc/tmpfiles.d/pam_xtoken.conf so that it comes back at boot",
+                 only, dir, dir, dir, only, only);
+    else
+        snprintf(fix, len,
+                 "one directory per service user (%s), each owned by its user, mode 0700, made "
+                 "at boot by a line 'd %s/USER 0700 USER USER -' in "
+                 "/etc/tmpfiles.d/pam_xtoken.conf and named by 'replay = %s/USER' in a config "
+                 "of that user's; then chmod 0755 %s",
+                 users[0] ? users : "root", dir, dir, dir);
+}
+
+/* The mode the package's tmpfiles.d line gives dir, or -1. */
+static long tmpfiles_mode(const struct doctor *d, const char *dir)
+{
+    char *text = NULL, *save = NULL, type[4], path[DOC_PATH_MAX], mode[8];
+    size_t len;
+    long found = -1;
+
+    if (doc_read(d, TMPFILES_ENTRY, 64 * 1024, &text, &len) != 0)
+        return -1;
+    for (char *line = strtok_r(text, "\n", &save); line && found < 0;
+         line = strtok_r(NULL, "\n", &save))
+        if (sscanf(line, "%3s %4095s %7s", type, path, mode) == 3 && strcmp(type, "d") == 0 &&
+            strcmp(path, dir) == 0)
+            found = strtol(mode, NULL, 8);
+    free(text);
+    return found;
+}
+
+static void report_missing(struct doctor *d, const char *area, const char *config,
+                           const char *dir)
+{
+    char parent[DOC_PATH_MAX], full[DOC_PATH_MAX], shown[DOC_NAME_MAX], fix[FIX_MAX];
+    long mode = strcmp(dir, XT_DEFAULT_REPLAY_DIR) == 0 ? tmpfiles_mode(d, dir) : -1;
+    char *slash;
+    struct stat st;
+
+    layout_fix(d, config, dir, fix, sizeof fix);
+    snprintf(parent, sizeof parent, "%s", dir);
+    slash = strrchr(parent, '/');
+    if (slash != NULL)
+        slash[slash == parent] = '\0'; /* "/run" of "/run/x", "/" of "/x" */
+    if (doc_path(d, parent, full, sizeof full) == 0 && stat(full, &st) == 0 &&
+        writable_by_others(st.st_mode)) {
+        doc_describe(d, parent, shown, sizeof shown);
+        doc_report(d, DOC_FAIL, area,
+                   "%s is missing and %s (%s) is writable by others: any local user can create "
+                   "%s first and make the services' logins fail; fix: a replay directory in a "
+                   "directory only root can write, then %s",
+                   dir, parent, shown, dir, fix);
+    } else if (mode >= 0 && !writable_by_others((mode_t)mode)) {
         doc_report(d, DOC_WARN, area,
                    "%s is missing (created at boot from " TMPFILES_ENTRY "); fix: "
                    "systemd-tmpfiles --create " TMPFILES_ENTRY,
                    dir);
-    else
+    } else {
         doc_report(d, DOC_FAIL, area,
-                   "%s is missing: the first service to log someone in creates it 0700 for "
-                   "itself and every other service user is refused; fix: mkdir -m 1733 %s, and "
-                   "the line 'd %s 1733 root root -' in /etc/tmpfiles.d/pam_xtoken.conf so it "
-                   "comes back at boot",
-                   dir, dir, dir);
+                   "%s is missing%s: the first service to log someone in creates it 0700 for "
+                   "itself and every other service user is refused; fix: %s",
+                   dir, mode >= 0 ? " (and " TMPFILES_ENTRY " makes it writable by others)" : "",
+                   fix);
+    }
 }
 
-/* The directory itself, as the store checks it. 1 usable, 0 after a FAIL. */
-static int check_dir(struct doctor *d, const char *area, const char *dir, struct stat *st)
+/* The directory itself, as the store checks it and as other users could
+ * spoil it. 1 usable, 0 after a FAIL. */
+static int check_dir(struct doctor *d, const char *area, const char *config, const char *dir,
+                     struct stat *st)
 {
-    char full[DOC_PATH_MAX], shown[DOC_NAME_MAX];
+    char full[DOC_PATH_MAX], shown[DOC_NAME_MAX], fix[FIX_MAX];
 
     doc_describe(d, dir, shown, sizeof shown);
     if (doc_path(d, dir, full, sizeof full) != 0 || lstat(full, st) != 0) {
-        report_missing(d, area, dir);
+        report_missing(d, area, config, dir);
         return 0;
     }
+    layout_fix(d, config, dir, fix, sizeof fix);
     if (!S_ISDIR(st->st_mode)) {
         doc_report(d, DOC_FAIL, area,
                    "%s is not a directory (or is a symlink): every login is refused (replay "
-                   "store unusable); fix: rm %s; mkdir -m 1733 %s",
-                   dir, dir, dir);
+                   "store unusable); fix: rm %s, then %s",
+                   dir, dir, fix);
         return 0;
     }
-    if ((st->st_mode & 022) && !(st->st_mode & S_ISVTX)) {
+    if (writable_by_others(st->st_mode)) {
         doc_report(d, DOC_FAIL, area,
-                   "%s (%s) is group/other-writable without the sticky bit: the store refuses "
-                   "it, every login is refused; fix: chmod 1733 %s",
-                   dir, shown, dir);
+                   "%s (%s) is writable by users other than its owner%s: any local user can "
+                   "create a service's store there before the service does, or fill the file "
+                   "system, and make every login of that service fail; fix: %s",
+                   dir, shown, (st->st_mode & S_ISVTX) ? " (the sticky bit does not help)" : "",
+                   fix);
         return 0;
     }
     return 1;
 }
 
 /* Can this service user keep its store in dir? */
-static void check_user(struct doctor *d, const char *area, const char *dir,
+static void check_user(struct doctor *d, const char *area, const char *config, const char *dir,
                        const struct stat *dst, const char *name)
 {
-    char store[DOC_PATH_MAX], full[DOC_PATH_MAX], shown[DOC_NAME_MAX];
+    char store[DOC_PATH_MAX], full[DOC_PATH_MAX], shown[DOC_NAME_MAX], fix[FIX_MAX];
     struct doc_user u;
     struct stat st;
 
     if (doc_user_lookup(d, name, &u) != 0)
         return; /* reported with the config */
+    layout_fix(d, config, dir, fix, sizeof fix);
     if (dst->st_uid != 0 && dst->st_uid != u.uid) {
         doc_describe(d, dir, shown, sizeof shown);
         doc_report(d, DOC_FAIL, area,
-                   "%s (%s) is owned by another user: the store refuses it when run as %s; fix: "
-                   "chown root:root %s; chmod 1733 %s",
-                   dir, shown, name, dir, dir);
+                   "%s (%s) is owned by another user: the store refuses it when run as %s, "
+                   "every login of that service is refused; fix: %s",
+                   dir, shown, name, fix);
         return;
     }
     snprintf(store, sizeof store, "%s/%u.store", dir, (unsigned)u.uid);
@@ -84,9 +193,8 @@ static void check_user(struct doctor *d, const char *area, const char *dir,
     if (doc_permits(d, &u, dir, 3) != 1) {
         doc_describe(d, dir, shown, sizeof shown);
         doc_report(d, DOC_FAIL, area,
-                   "user %s cannot create its store in %s (%s): every login is refused; fix: "
-                   "chmod 1733 %s",
-                   name, dir, shown, dir);
+                   "user %s cannot create its store in %s (%s): every login is refused; fix: %s",
+                   name, dir, shown, fix);
     }
 }
 
@@ -105,11 +213,9 @@ void doc_check_replay(struct doctor *d, const char *config, const xt_config *cfg
                    config);
         return;
     }
-    if (dir[0] != '/') {
-        doc_report(d, DOC_OK, area, "store %s (check-config tests it)", dir);
-        return;
-    }
-    if (!check_dir(d, area, dir, &st))
+    if (dir[0] != '/')
+        return; /* Redis: probed with the config (doctor_config.c) */
+    if (!check_dir(d, area, config, dir, &st))
         return;
     for (size_t i = 0; i < d->n_uses; i++) {
         size_t j = 0;
@@ -119,11 +225,12 @@ void doc_check_replay(struct doctor *d, const char *config, const xt_config *cfg
                          strcmp(d->uses[j].user, d->uses[i].user) != 0))
             j++;
         if (j == i) /* each user once */
-            check_user(d, area, dir, &st, d->uses[i].user);
+            check_user(d, area, config, dir, &st, d->uses[i].user);
     }
     if (d->n_fail == fails) {
         doc_describe(d, dir, shown, sizeof shown);
-        doc_report(d, DOC_OK, area, "%s (%s): each service user keeps its own store there", dir,
-                   shown);
+        doc_report(d, DOC_OK, area, "%s (%s): each service user keeps its own store there, no "
+                                    "other user can write it",
+                   dir, shown);
     }
 }

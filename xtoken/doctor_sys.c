@@ -1,5 +1,6 @@
 /* xtoken doctor: files below --root, users and groups of the checked
  * system, and who can read what. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -29,16 +30,10 @@ int doc_exists(const struct doctor *d, const char *path)
 
 int doc_read(const struct doctor *d, const char *path, size_t maxlen, char **text, size_t *len)
 {
-    char full[DOC_PATH_MAX];
     char *buf = NULL;
     size_t got = 0;
-    int fd = -1, rc = -1;
+    int fd = doc_open_in(d, path, O_RDONLY | O_NONBLOCK), rc = -1;
 
-    if (doc_path(d, path, full, sizeof full) != 0) {
-        errno = ENAMETOOLONG;
-        goto done;
-    }
-    fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0 || (buf = malloc(maxlen + 1)) == NULL)
         goto done;
     for (;;) {
@@ -65,6 +60,45 @@ done:
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int doc_list_dir(const struct doctor *d, const char *dir, char ***names)
+{
+    int fd = doc_open_in(d, dir, O_RDONLY | O_DIRECTORY);
+    DIR *dh = fd >= 0 ? fdopendir(fd) : NULL;
+    char **list = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+
+    if (dh == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    while ((e = readdir(dh)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (n == cap) {
+            char **more = n < DOC_DIR_MAX ? realloc(list, (cap = cap ? 2 * cap : 16) * sizeof *list)
+                                          : NULL;
+            if (more == NULL)
+                break; /* a directory that large is listed in part */
+            list = more;
+        }
+        if ((list[n] = strdup(e->d_name)) == NULL)
+            break;
+        n++;
+    }
+    closedir(dh);
+    if (n > 0)
+        qsort(list, n, sizeof *list, by_name);
+    *names = list;
+    return (int)n;
 }
 
 /* The user from root/etc/passwd and root/etc/group. 0; -1 if unknown. */

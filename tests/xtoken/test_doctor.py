@@ -28,6 +28,10 @@ auth_method: [external]
 extauth_program: "/usr/bin/xtoken extauth"
 """
 PAMD_JID = "auth     required  pam_xtoken.so\naccount  required  pam_xtoken.so\n"
+LINE_GONE = ("xtoken extauth --protocol line is removed: a password with a newline made it"
+             " answer twice, so a wrong password could log in as the next user asked about"
+             " (doc/security.md); xtoken refuses the option (usage error, exit 2) and every"
+             " login fails; fix: ")
 
 
 class FakeRoot:
@@ -42,7 +46,8 @@ class FakeRoot:
         self.set_groups(xtoken_members)
         self.write(CONF, "otp_seed = %s\ntoken_secret = %s\n" % (SEED, SECRET), 0o640,
                    gid=XTOKEN_GID)
-        self.mkdir("/run/pam_xtoken", 0o1733)
+        # the replay directory as only its one user can write it (the tests set the owner)
+        self.mkdir("/run/pam_xtoken", 0o700)
         self.write("/lib/x86_64-linux-gnu/security/pam_xtoken.so", "\x7fELF fake module")
         self.write("/usr/bin/xtoken", "#!/bin/sh\n", 0o755)
         self.write("/usr/lib/erlang/p1_pam/bin/epam", "#!/bin/sh\n", 0o755)
@@ -56,6 +61,10 @@ class FakeRoot:
 
     def path(self, p):
         return self.root + p
+
+    def replay_owner(self, user):
+        uid = {"root": 0, "ejabberd": EJABBERD_UID, "prosody": PROSODY_UID}[user]
+        os.chown(self.path("/run/pam_xtoken"), uid, uid)
 
     def mkdir(self, p, mode=0o755):
         os.makedirs(self.path(p), exist_ok=True)
@@ -87,12 +96,15 @@ def doctor(root, *args):
 
 
 class DoctorCase(unittest.TestCase):
+    replay_user = "root"  # who owns the fake root's replay directory
+
     def setUp(self):
         self.assertEqual(os.geteuid(), 0, "tests/xtoken/test_doctor.py needs root "
                          "(fake roots with root:xtoken files); CI runs as root")
         self.base = tempfile.mkdtemp(prefix="xtoken-doctor-")
         os.chmod(self.base, 0o755)
         self.fs = FakeRoot(self.base)
+        self.fs.replay_owner(self.replay_user)
 
     def tearDown(self):
         shutil.rmtree(self.base, ignore_errors=True)
@@ -113,6 +125,8 @@ class DoctorCase(unittest.TestCase):
 
 
 class Ejabberd(DoctorCase):
+    replay_user = "ejabberd"
+
     def ok_lines(self, host="localhost"):
         self.assertLine("ok   ejabberd host %s: auth_method external, extauth_program runs"
                         " /usr/bin/xtoken extauth (config %s)" % (host, CONF))
@@ -125,8 +139,8 @@ class Ejabberd(DoctorCase):
         self.ok_lines()
         self.assertLine("ok   ejabberd host localhost: auth cache off (top level)")
         self.assertLine("ok   config %s: passes check-config (keys for any domain)" % CONF)
-        self.assertLine("ok   replay (%s): /run/pam_xtoken (root:root 1733): each service user"
-                        " keeps its own store there" % CONF)
+        self.assertLine("ok   replay (%s): /run/pam_xtoken (ejabberd:ejabberd 0700): each service"
+                        " user keeps its own store there, no other user can write it" % CONF)
         self.assertLine("ok   clock: systemd-timesyncd says synchronised"
                         " (/run/systemd/timesync/synchronized)")
         self.assertNoFail()
@@ -194,9 +208,14 @@ class Ejabberd(DoctorCase):
         self.fs.write(YML, EXTAUTH_YML.replace("extauth\"", "extauth --protocol=line\"")
                       + "auth_use_cache: false\n")
         rc, _ = self.run_doctor()
-        self.assertLine("FAIL ejabberd host localhost: xtoken extauth --protocol line: ejabberd"
-                        " speaks its own framing and every login fails; fix: remove --protocol"
-                        " from extauth_program")
+        self.assertLine("FAIL ejabberd host localhost: " + LINE_GONE + "extauth_program:"
+                        " \"/usr/bin/xtoken extauth\" (ejabberd's own framing, the default)")
+        self.assertEqual(rc, 1)
+        self.fs.write(YML, EXTAUTH_YML.replace("extauth\"", "extauth --protocol ejabberd\"")
+                      + "auth_use_cache: false\n")
+        rc, _ = self.run_doctor()
+        self.ok_lines()
+        self.assertEqual(rc, 0)
 
     def test_extauth_program_missing_binary(self):
         self.fs.remove("/usr/bin/xtoken")
@@ -287,6 +306,8 @@ class Ejabberd(DoctorCase):
 
 
 class ConfigAccess(DoctorCase):
+    replay_user = "ejabberd"
+
     def setUp(self):
         super().setUp()
         self.fs.write(YML, EXTAUTH_YML + "auth_use_cache: false\n")
@@ -352,24 +373,82 @@ class ConfigAccess(DoctorCase):
                         " /run/pam_xtoken)" % (CONF, CONF))
         self.assertEqual(rc, 1)
 
-    def test_replay_dir_missing_or_unsafe(self):
+    FIX_EJABBERD = ("give the directory to the one user that keeps its store there: chown"
+                    " ejabberd: /run/pam_xtoken; chmod 0700 /run/pam_xtoken, and the line 'd"
+                    " /run/pam_xtoken 0700 ejabberd ejabberd -' in /etc/tmpfiles.d/pam_xtoken.conf"
+                    " so that it comes back at boot")
+
+    def test_replay_dir_missing(self):
         os.rmdir(self.fs.path("/run/pam_xtoken"))
         rc, _ = self.run_doctor()
         self.assertLine("FAIL replay (%s): /run/pam_xtoken is missing: the first service to log"
                         " someone in creates it 0700 for itself and every other service user is"
-                        " refused; fix: mkdir -m 1733 /run/pam_xtoken, and the line 'd"
-                        " /run/pam_xtoken 1733 root root -' in /etc/tmpfiles.d/pam_xtoken.conf so"
-                        " it comes back at boot" % CONF)
-        self.fs.write("/usr/lib/tmpfiles.d/libpam-xtoken.conf", "d /run/pam_xtoken 1733 root root -\n")
+                        " refused; fix: %s" % (CONF, self.FIX_EJABBERD))
+        self.assertEqual(rc, 1)
+        self.fs.write("/usr/lib/tmpfiles.d/libpam-xtoken.conf",
+                      "d /run/pam_xtoken 0700 ejabberd ejabberd -\n")
         rc, _ = self.run_doctor()
         self.assertLine("warn replay (%s): /run/pam_xtoken is missing (created at boot from"
                         " /usr/lib/tmpfiles.d/libpam-xtoken.conf); fix: systemd-tmpfiles --create"
                         " /usr/lib/tmpfiles.d/libpam-xtoken.conf" % CONF)
-        self.fs.mkdir("/run/pam_xtoken", 0o777)
+        self.assertEqual(rc, 0)
+
+    def test_replay_dir_of_020_world_writable_fails(self):
+        # 0.2.0 made /run/pam_xtoken 1733 root:root from tmpfiles.d: any local user could
+        # create <uid>.store of a service first, or fill /run
+        self.fs.mkdir("/run/pam_xtoken", 0o1733)
+        os.chown(self.fs.path("/run/pam_xtoken"), 0, 0)
         rc, _ = self.run_doctor()
-        self.assertLine("FAIL replay (%s): /run/pam_xtoken (root:root 0777) is group/other-writable"
-                        " without the sticky bit: the store refuses it, every login is refused;"
-                        " fix: chmod 1733 /run/pam_xtoken" % CONF)
+        self.assertLine("FAIL replay (%s): /run/pam_xtoken (root:root 1733) is writable by users"
+                        " other than its owner (the sticky bit does not help): any local user can"
+                        " create a service's store there before the service does, or fill the file"
+                        " system, and make every login of that service fail; fix: %s"
+                        % (CONF, self.FIX_EJABBERD))
+        self.assertEqual(rc, 1)
+        self.fs.mkdir("/run/pam_xtoken", 0o770)
+        rc, _ = self.run_doctor()
+        self.assertLine("FAIL replay (%s): /run/pam_xtoken (root:root 0770) is writable by users"
+                        " other than its owner: any local user can create a service's store there"
+                        " before the service does, or fill the file system, and make every login"
+                        " of that service fail; fix: %s" % (CONF, self.FIX_EJABBERD))
+        # missing, with the package's 0.2.0 tmpfiles line that makes it 1733 again at boot
+        os.rmdir(self.fs.path("/run/pam_xtoken"))
+        self.fs.write("/usr/lib/tmpfiles.d/libpam-xtoken.conf",
+                      "d /run/pam_xtoken 1733 root root -\n")
+        rc, _ = self.run_doctor()
+        self.assertLine("FAIL replay (%s): /run/pam_xtoken is missing (and"
+                        " /usr/lib/tmpfiles.d/libpam-xtoken.conf makes it writable by others): the"
+                        " first service to log someone in creates it 0700 for itself and every"
+                        " other service user is refused; fix: %s" % (CONF, self.FIX_EJABBERD))
+        self.assertEqual(rc, 1)
+
+    def test_replay_dir_missing_in_a_world_writable_parent(self):
+        self.fs.write(CONF, "replay = /tmp/xt\notp_seed = %s\ntoken_secret = %s\n" % (SEED, SECRET),
+                      0o640, gid=XTOKEN_GID)
+        self.fs.mkdir("/tmp", 0o1777)
+        rc, _ = self.run_doctor()
+        self.assertLine("FAIL replay (%s): /tmp/xt is missing and /tmp (root:root 1777) is writable"
+                        " by others: any local user can create /tmp/xt first and make the services'"
+                        " logins fail; fix: a replay directory in a directory only root can write,"
+                        " then give the directory to the one user that keeps its store there: chown"
+                        " ejabberd: /tmp/xt; chmod 0700 /tmp/xt, and the line 'd /tmp/xt 0700"
+                        " ejabberd ejabberd -' in /etc/tmpfiles.d/pam_xtoken.conf so that it comes"
+                        " back at boot" % CONF)
+        self.assertEqual(rc, 1)
+
+    def test_replay_dir_shared_by_two_users(self):
+        self.fs.write("/etc/pam.d/xmpp", "auth required pam_xtoken.so domain=localhost\n")
+        os.chmod(self.fs.path("/run/pam_xtoken"), 0o1733)
+        rc, _ = self.run_doctor()
+        self.assertLine("FAIL replay (%s): /run/pam_xtoken (ejabberd:ejabberd 1733) is writable by"
+                        " users other than its owner (the sticky bit does not help): any local user"
+                        " can create a service's store there before the service does, or fill the"
+                        " file system, and make every login of that service fail; fix: one"
+                        " directory per service user (root, ejabberd), each owned by its user, mode"
+                        " 0700, made at boot by a line 'd /run/pam_xtoken/USER 0700 USER USER -' in"
+                        " /etc/tmpfiles.d/pam_xtoken.conf and named by 'replay ="
+                        " /run/pam_xtoken/USER' in a config of that user's; then chmod 0755"
+                        " /run/pam_xtoken" % CONF)
         self.assertEqual(rc, 1)
 
     def test_clock_unconfirmed_warns(self):
@@ -425,6 +504,8 @@ PROVIDER = os.path.join(ROOT, "etc", "prosody", "mod_auth_xtoken.lua")
 
 
 class Prosody(DoctorCase):
+    replay_user = "prosody"
+
     def prosody(self, main, host_file=None):
         self.fs.write(PROSODY_CFG, main, 0o640, gid=PROSODY_UID)
         if host_file is not None:
@@ -500,8 +581,9 @@ class Prosody(DoctorCase):
     def test_sandbox_stops_loops_and_memory_hogs(self):
         self.prosody('while true do end\n')
         rc, _ = self.run_doctor()
-        self.assertTrue([l for l in self.lines if l.startswith("FAIL prosody: ")
-                         and "runs too long" in l], self.lines)
+        self.assertLine("FAIL prosody: evaluating %s did not finish within 20 million Lua"
+                        " instructions (stopped): its hosts are not checked; fix: find the loop"
+                        % PROSODY_CFG)
         self.prosody('local t = {} for i = 1, 1e9 do t[i] = ("x"):rep(1000) .. i end\n')
         rc, _ = self.run_doctor()
         self.assertTrue([l for l in self.lines if l.startswith("FAIL prosody: ")], self.lines)
@@ -513,6 +595,7 @@ class Prosody(DoctorCase):
                         self.lines)
 
     def cyrus_setup(self, options='OPTIONS="-m /var/run/saslauthd"'):
+        self.fs.replay_owner("root")  # saslauthd runs as root
         self.fs.write("/usr/lib/prosody/modules/mod_auth_cyrus/mod_auth_cyrus.lua", "-- stub file\n")
         self.fs.write("/usr/lib/x86_64-linux-gnu/lua/5.4/cyrussasl.so", "\x7fELF")
         self.fs.write("/etc/sasl2/prosody.conf", "pwcheck_method: saslauthd\nmech_list: PLAIN\n")
