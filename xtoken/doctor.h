@@ -38,6 +38,7 @@ struct doctor {
     struct doc_use uses[DOC_USES_MAX];
     size_t n_uses;
     int prosody_uses_cyrus;            /* saslauthd matters */
+    int pam_services;                  /* /etc/pam.d files naming pam_xtoken.so */
     char cyrus_pam_service[DOC_NAME_MAX]; /* the PAM service saslauthd is asked for */
 };
 

@@ -260,6 +260,7 @@ void doc_check_pam_files(struct doctor *d)
         free(names[i]);
     }
     free(names);
+    d->pam_services = found;
     if (!found)
         doc_report(d, DOC_OK, "pam.d", "no service in /etc/pam.d names pam_xtoken.so");
 }

@@ -101,11 +101,28 @@ static int l_pcall(lua_State *L)
     return lua_gettop(L);
 }
 
+/* xpcall's message handler, around the config's: once the limit is
+ * reached the config's handler is not run. (Lua runs a message handler for
+ * an error raised in a hook with hooks off: a handler that loops would
+ * never be stopped by the count.) */
+static int xpcall_handler(lua_State *L)
+{
+    if (sandbox_of(L)->stopped)
+        return 1; /* the error as it is */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 static int l_xpcall(lua_State *L)
 {
     int status, n = lua_gettop(L);
 
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, xpcall_handler, 1);
+    lua_replace(L, 2);
     lua_pushvalue(L, 1); /* f, msgh, args... -> msgh, f, args... */
     lua_pushvalue(L, 2);
     lua_replace(L, 1);
@@ -116,6 +133,32 @@ static int l_xpcall(lua_State *L)
     lua_pushboolean(L, status == LUA_OK);
     lua_replace(L, 1); /* the handler's slot */
     return lua_gettop(L);
+}
+
+/* setmetatable for the config: an object never gets a finalizer (Lua runs
+ * __gc with hooks off, so a finalizer that loops would never be stopped by
+ * the count). Lua marks an object for finalization when its new metatable
+ * has __gc: the field is hidden for that moment and then put back. */
+static int l_setmetatable(lua_State *L)
+{
+    int gc;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, lua_isnoneornil(L, 2) || lua_istable(L, 2), 2, "nil or table");
+    lua_settop(L, 2);
+    gc = lua_istable(L, 2) && lua_getfield(L, 2, "__gc") != LUA_TNIL; /* index 3 */
+    if (gc) {
+        lua_pushnil(L);
+        lua_setfield(L, 2, "__gc");
+    }
+    lua_pushvalue(L, 2);
+    lua_setmetatable(L, 1);
+    if (gc) {
+        lua_pushvalue(L, 3);
+        lua_setfield(L, 2, "__gc");
+    }
+    lua_settop(L, 1);
+    return 1;
 }
 
 /* read_file(path) -> text | nil, reason; path below the sandbox's root. */
@@ -205,7 +248,8 @@ static int run_loader(lua_State *L, struct sandbox *sb)
     lua_pushcfunction(L, l_warn);
     lua_pushcfunction(L, l_pcall);
     lua_pushcfunction(L, l_xpcall);
-    if (lua_pcall(L, 5, 1, 0) != LUA_OK)
+    lua_pushcfunction(L, l_setmetatable);
+    if (lua_pcall(L, 6, 1, 0) != LUA_OK)
         goto fail;
     /* the loader captured `load`; the config never sees it */
     lua_pushnil(L);

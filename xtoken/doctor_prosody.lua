@@ -8,8 +8,8 @@
 -- read, Lua gives the Lua functions the sandbox has. Files are read through
 -- read_file/list_dir (C, below the sandbox's root). No io, os, require,
 -- load or debug reach the config; pcall and xpcall come from C and let the
--- run-time limit through.
-local read_file, list_dir, warn, safe_pcall, safe_xpcall = ...
+-- run-time limit through, setmetatable (C) refuses __gc.
+local read_file, list_dir, warn, safe_pcall, safe_xpcall, safe_setmetatable = ...
 local load, pairs, ipairs, type, error, setmetatable, rawget, rawset, tostring, pcall =
 	load, pairs, ipairs, type, error, setmetatable, rawget, rawset, tostring, pcall
 local safe = {
@@ -17,7 +17,7 @@ local safe = {
 	pairs = pairs, ipairs = ipairs, next = next, select = select, type = type,
 	tostring = tostring, tonumber = tonumber, error = error, assert = assert,
 	pcall = safe_pcall, xpcall = safe_xpcall, rawget = rawget, rawset = rawset, rawlen = rawlen,
-	rawequal = rawequal, setmetatable = setmetatable, getmetatable = getmetatable,
+	rawequal = rawequal, setmetatable = safe_setmetatable, getmetatable = getmetatable,
 	unpack = table.unpack, _VERSION = _VERSION,
 }
 -- Lua.name: Prosody 13's way to reach a global. Those the sandbox lacks:

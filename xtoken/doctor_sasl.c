@@ -112,15 +112,6 @@ static int drop_cache_flag(const char *options, char *out, size_t outlen)
     return found;
 }
 
-/* Is some PAM service set up for pam_xtoken (registered by the pam.d scan)? */
-static int pam_service_with_xtoken(const struct doctor *d)
-{
-    for (size_t i = 0; i < d->n_uses; i++)
-        if (strncmp(d->uses[i].who, "/etc/pam.d/", 11) == 0)
-            return 1;
-    return 0;
-}
-
 /* ---- does it start at boot? ----------------------------------------------- */
 
 /* A native unit (Debian 13): systemd then ignores the init script. */
@@ -274,7 +265,7 @@ void doc_check_saslauthd(struct doctor *d)
                           : ": not PAM, not part of the token setup");
         return;
     }
-    if (!s.used && !pam_service_with_xtoken(d)) {
+    if (!s.used && d->pam_services == 0) {
         doc_report(d, DOC_OK, "saslauthd",
                    "MECHANISMS=\"pam\" but no /etc/pam.d service names pam_xtoken.so: not part "
                    "of the token setup");
