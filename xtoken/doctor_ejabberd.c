@@ -479,10 +479,10 @@ static void check_pam_domain(struct doctor *d, const char *area, const struct ej
                    "domain=%s: a token minted for alice@%s logs in alice@%s, and %s's own "
                    "tokens are refused%s; fix: pam_userinfotype: jid and no domain= in "
                    "/etc/pam.d/%s (each host's JIDs are then checked as they are), or a "
-                   "pam_service of its own for %s: 'pam_service: ejabberd-%s' in its "
-                   "host_config and /etc/pam.d/ejabberd-%s with domain=%s",
+                   "pam_service of its own for %s: 'pam_service: %s-%s' in its "
+                   "host_config and /etc/pam.d/%s-%s with domain=%s",
                    h->infotype, service, domain, domain, h->name, h->name, also, service, h->name,
-                   h->name, h->name, h->name);
+                   service, h->name, service, h->name, h->name);
     else if (!bare_user(h) && domain != NULL && strcmp(domain, h->name) != 0)
         doc_report(d, DOC_FAIL, area,
                    "/etc/pam.d/%s says domain=%s but serves host %s with pam_userinfotype jid: "

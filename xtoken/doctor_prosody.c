@@ -320,7 +320,7 @@ struct pro_host {
     char xtoken_config[DOC_PATH_MAX], xtoken_path[DOC_PATH_MAX], xtoken_users[DOC_PATH_MAX];
     char cyrus_service_name[DOC_NAME_MAX], cyrus_application_name[DOC_NAME_MAX];
     char external_auth_command[DOC_PATH_MAX];
-    char file[DOC_PATH_MAX]; /* where its VirtualHost line is */
+    char file[DOC_PATH_MAX]; /* the files that open it with VirtualHost, "a, b" */
 };
 
 struct pro_config {
@@ -505,10 +505,11 @@ static void report_cyrus_domain(struct doctor *d, const char *area, const struct
         doc_report(d, DOC_FAIL, area,
                    "/etc/pam.d/%s says domain=%s and serves the hosts %s: saslauthd hands PAM "
                    "the bare user name, so a token minted for alice@%s logs in alice@%s, and "
-                   "%s's own tokens are refused; fix: if %s is not used, turn it off (its "
-                   "VirtualHost line is in %s: remove it, or enabled = false in its section); "
-                   "else give it a PAM service of its own: %s",
-                   service, domain, hosts, domain, h->host, h->host, h->host, h->file, own);
+                   "%s's own tokens are refused; fix: if %s is not used, turn it off (remove "
+                   "VirtualHost \"%s\" from %s, or set enabled = false in its section); else "
+                   "give it a PAM service of its own: %s",
+                   service, domain, hosts, domain, h->host, h->host, h->host, h->host, h->file,
+                   own);
     else
         doc_report(d, DOC_FAIL, area,
                    "/etc/pam.d/%s says domain=%s: saslauthd hands PAM the bare user name, so a "

@@ -150,7 +150,13 @@ local function make_env(file)
 		name = name:lower()
 		rawset(env, "__currenthost", name)
 		set(name, "defined", true)
-		if rawget_option(name, "__file") == nil then set(name, "__file", file) end
+		-- every file that opens the host, for a fix that names them all
+		local files = rawget_option(name, "__file")
+		if files == nil then
+			set(name, "__file", file)
+		elseif not (", " .. files .. ", "):find(", " .. file .. ", ", 1, true) then
+			set(name, "__file", files .. ", " .. file)
+		end
 		return function (options)
 			rawset(env, "__currenthost", "*")
 			if type(options) ~= "table" then error("Invalid syntax following VirtualHost", 2) end

@@ -690,8 +690,9 @@ class Prosody(DoctorCase):
         self.fs.mkdir("/etc/prosody/conf.d")
         os.symlink("../conf.avail/localhost.cfg.lua",
                    self.fs.path("/etc/prosody/conf.d/localhost.cfg.lua"))
-        self.prosody('authentication = "cyrus"\nVirtualHost "example.org"\n'
-                     'Include "conf.d/*.cfg.lua"\n')
+        # Debian 13's stock prosody.cfg.lua opens localhost itself, then includes conf.d
+        self.prosody('authentication = "cyrus"\nVirtualHost "localhost"\n'
+                     'Include "conf.d/*.cfg.lua"\nVirtualHost "example.org"\n')
 
     def test_cyrus_two_hosts_one_pam_service(self):
         self.stock_localhost()
@@ -700,9 +701,10 @@ class Prosody(DoctorCase):
                         " serves the hosts example.org, localhost: saslauthd hands PAM the bare"
                         " user name, so a token minted for alice@example.org logs in"
                         " alice@localhost, and localhost's own tokens are refused; fix: if"
-                        " localhost is not used, turn it off (its VirtualHost line is in"
-                        " /etc/prosody/conf.d/localhost.cfg.lua: remove it, or enabled = false in"
-                        " its section); else give it a PAM service of its own: cyrus_service_name"
+                        " localhost is not used, turn it off (remove VirtualHost \"localhost\""
+                        " from /etc/prosody/prosody.cfg.lua, /etc/prosody/conf.d/localhost.cfg.lua,"
+                        " or set enabled = false in its section); else give it a PAM service of"
+                        " its own: cyrus_service_name"
                         " = \"xmpp-localhost\" in its VirtualHost section and"
                         " /etc/pam.d/xmpp-localhost with the lines 'auth required pam_xtoken.so"
                         " domain=localhost' and 'account required pam_xtoken.so domain=localhost'")
