@@ -473,7 +473,7 @@ static void check_pam_domain(struct doctor *d, const char *area, const struct ej
                    "domain); fix: add domain=%s to its pam_xtoken.so lines, or set "
                    "pam_userinfotype: jid",
                    service, h->name);
-    else if (bare_user(h) && strcmp(domain, h->name) != 0)
+    else if (bare_user(h) && domain != NULL && strcmp(domain, h->name) != 0)
         doc_report(d, DOC_FAIL, area,
                    "pam_userinfotype %s hands PAM the bare \"alice\" and /etc/pam.d/%s says "
                    "domain=%s: a token minted for alice@%s logs in alice@%s, and %s's own "
@@ -592,7 +592,7 @@ static void take_host(struct doctor *d, struct ej_hosts *all, const char *const 
     snprintf(h->extauth, sizeof h->extauth, "%s", f[4]);
     snprintf(h->service, sizeof h->service, "%s", f[5]);
     snprintf(h->infotype, sizeof h->infotype, "%s", f[6]);
-    h->cache = atoi(f[7]);
+    h->cache = (int)strtol(f[7], NULL, 10);
     h->cache_in_host = strcmp(f[8], "1") == 0;
 }
 

@@ -178,7 +178,7 @@ static int unit_enabled(const struct doctor *d)
  * only if an S link in /etc/rc[2-5].d calls it at boot. */
 static int init_enabled(const struct doctor *d, const struct sasl_settings *s)
 {
-    char dir[16];
+    char dir[32];
 
     if (strcmp(s->start, "yes") != 0)
         return 0;

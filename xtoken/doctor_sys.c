@@ -62,43 +62,35 @@ done:
     return rc;
 }
 
-static int by_name(const void *a, const void *b)
+/* scandir's filter: not "." or "..". */
+static int not_dots(const struct dirent *e)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
 }
 
 int doc_list_dir(const struct doctor *d, const char *dir, char ***names)
 {
     int fd = doc_open_in(d, dir, O_RDONLY | O_DIRECTORY);
-    DIR *dh = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent **entries = NULL;
     char **list = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
+    int n = fd >= 0 ? scandirat(fd, ".", &entries, not_dots, alphasort) : -1, kept = 0;
 
-    if (dh == NULL) {
-        if (fd >= 0)
-            close(fd);
+    if (fd >= 0)
+        close(fd);
+    if (n > 0)
+        list = calloc((size_t)n, sizeof *list);
+    for (int i = 0; i < n; i++) {
+        if (list != NULL && kept < DOC_DIR_MAX && (list[kept] = strdup(entries[i]->d_name)) != NULL)
+            kept++;
+        free(entries[i]);
+    }
+    free(entries);
+    *names = list;
+    if (n > 0 && list == NULL) {
+        errno = ENOMEM;
         return -1;
     }
-    while ((e = readdir(dh)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (n == cap) {
-            char **more = n < DOC_DIR_MAX ? realloc(list, (cap = cap ? 2 * cap : 16) * sizeof *list)
-                                          : NULL;
-            if (more == NULL)
-                break; /* a directory that large is listed in part */
-            list = more;
-        }
-        if ((list[n] = strdup(e->d_name)) == NULL)
-            break;
-        n++;
-    }
-    closedir(dh);
-    if (n > 0)
-        qsort(list, n, sizeof *list, by_name);
-    *names = list;
-    return (int)n;
+    return n < 0 ? -1 : kept;
 }
 
 /* The user from root/etc/passwd and root/etc/group. 0; -1 if unknown. */
