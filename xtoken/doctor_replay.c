@@ -23,6 +23,18 @@ static int writable_by_others(mode_t mode)
     return (mode & (S_IWGRP | S_IWOTH)) != 0;
 }
 
+/* Is use i the first use of config by its user? (Each user once.) */
+static int first_of_user(const struct doctor *d, const char *config, size_t i)
+{
+    if (strcmp(d->uses[i].config, config) != 0)
+        return 0;
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(d->uses[j].config, config) == 0 &&
+            strcmp(d->uses[j].user, d->uses[i].user) == 0)
+            return 0;
+    return 1;
+}
+
 /* The distinct users of config's store, as "a, b" into out; their number
  * (root counted). *only is set to the one user if there is one. */
 static size_t store_users(const struct doctor *d, const char *config, char *out, size_t outlen,
@@ -33,14 +45,8 @@ static size_t store_users(const struct doctor *d, const char *config, char *out,
     out[0] = '\0';
     *only = NULL;
     for (size_t i = 0; i < d->n_uses; i++) {
-        size_t j = 0;
-        if (strcmp(d->uses[i].config, config) != 0)
+        if (!first_of_user(d, config, i))
             continue;
-        while (j < i && (strcmp(d->uses[j].config, config) != 0 ||
-                         strcmp(d->uses[j].user, d->uses[i].user) != 0))
-            j++;
-        if (j < i)
-            continue; /* each user once */
         size_t used = strlen(out);
         snprintf(out + used, outlen - used, "%s%s", n ? ", " : "", d->uses[i].user);
         *only = d->uses[i].user;
@@ -217,16 +223,9 @@ void doc_check_replay(struct doctor *d, const char *config, const xt_config *cfg
         return; /* Redis: probed with the config (doctor_config.c) */
     if (!check_dir(d, area, config, dir, &st))
         return;
-    for (size_t i = 0; i < d->n_uses; i++) {
-        size_t j = 0;
-        if (strcmp(d->uses[i].config, config) != 0)
-            continue;
-        while (j < i && (strcmp(d->uses[j].config, config) != 0 ||
-                         strcmp(d->uses[j].user, d->uses[i].user) != 0))
-            j++;
-        if (j == i) /* each user once */
+    for (size_t i = 0; i < d->n_uses; i++)
+        if (first_of_user(d, config, i))
             check_user(d, area, config, dir, &st, d->uses[i].user);
-    }
     if (d->n_fail == fails) {
         doc_describe(d, dir, shown, sizeof shown);
         doc_report(d, DOC_OK, area, "%s (%s): each service user keeps its own store there, no "

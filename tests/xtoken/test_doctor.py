@@ -32,6 +32,12 @@ auth_method: [external]
 extauth_program: "/usr/bin/xtoken extauth"
 """
 PAMD_JID = "auth     required  pam_xtoken.so\naccount  required  pam_xtoken.so\n"
+
+
+def pamd(domain):
+    """An /etc/pam.d file: auth and account through pam_xtoken.so with domain=."""
+    return ("auth required pam_xtoken.so domain=%s\naccount required pam_xtoken.so domain=%s\n"
+            % (domain, domain))
 LINE_GONE = ("xtoken extauth --protocol line is removed: a password with a newline made it"
              " answer twice, so a wrong password could log in as the next user asked about"
              " (doc/security.md); xtoken refuses the option (usage error, exit 2) and every"
@@ -603,8 +609,7 @@ class Prosody(DoctorCase):
         self.fs.write("/usr/lib/prosody/modules/mod_auth_cyrus/mod_auth_cyrus.lua", "-- stub file\n")
         self.fs.write("/usr/lib/x86_64-linux-gnu/lua/5.4/cyrussasl.so", "\x7fELF")
         self.fs.write("/etc/sasl2/prosody.conf", "pwcheck_method: saslauthd\nmech_list: PLAIN\n")
-        self.fs.write("/etc/pam.d/xmpp", "auth required pam_xtoken.so domain=example.org\n"
-                      "account required pam_xtoken.so domain=example.org\n")
+        self.fs.write("/etc/pam.d/xmpp", pamd("example.org"))
         self.fs.write("/etc/default/saslauthd", 'START=yes\nMECHANISMS="pam"\n' + options + "\n")
         self.prosody('authentication = "cyrus"\nVirtualHost "example.org"\n')
 
@@ -720,8 +725,7 @@ class Prosody(DoctorCase):
         # ...or a PAM service of its own
         self.fs.write("/etc/prosody/conf.avail/localhost.cfg.lua",
                       'VirtualHost "localhost"\ncyrus_service_name = "xmpp-localhost"\n')
-        self.fs.write("/etc/pam.d/xmpp-localhost", "auth required pam_xtoken.so domain=localhost\n"
-                      "account required pam_xtoken.so domain=localhost\n")
+        self.fs.write("/etc/pam.d/xmpp-localhost", pamd("localhost"))
         rc, _ = self.run_doctor()
         self.assertLine("ok   prosody host localhost: authentication = \"cyrus\" -> saslauthd ->"
                         " /etc/pam.d/xmpp-localhost (pam_xtoken.so domain=localhost)")
@@ -807,8 +811,7 @@ class EjabberdHosts(DoctorCase):
     replay_user = "ejabberd"
 
     def test_one_pam_service_two_hosts_username(self):
-        self.fs.write("/etc/pam.d/ejabberd", "auth required pam_xtoken.so domain=example.org\n"
-                      "account required pam_xtoken.so domain=example.org\n")
+        self.fs.write("/etc/pam.d/ejabberd", pamd("example.org"))
         self.fs.write(YML, "hosts: [example.org, other.org]\nauth_method: [pam]\n"
                       "auth_use_cache: false\n")
         rc, _ = self.run_doctor()
@@ -832,10 +835,8 @@ class EjabberdHosts(DoctorCase):
         rc, _ = self.run_doctor()
         self.assertNoFail()
         # the second: a service of its own
-        self.fs.write("/etc/pam.d/ejabberd", "auth required pam_xtoken.so domain=example.org\n"
-                      "account required pam_xtoken.so domain=example.org\n")
-        self.fs.write("/etc/pam.d/ejabberd-other.org", "auth required pam_xtoken.so"
-                      " domain=other.org\naccount required pam_xtoken.so domain=other.org\n")
+        self.fs.write("/etc/pam.d/ejabberd", pamd("example.org"))
+        self.fs.write("/etc/pam.d/ejabberd-other.org", pamd("other.org"))
         self.fs.write(YML, "hosts: [example.org, other.org]\nauth_method: [pam]\n"
                       "auth_use_cache: false\nhost_config:\n  other.org:\n"
                       "    pam_service: ejabberd-other.org\n")
@@ -856,8 +857,7 @@ class EjabberdHosts(DoctorCase):
                         " whose /etc/pam.d file says its domain=")
 
     def test_jid_with_a_domain_of_another_host(self):
-        self.fs.write("/etc/pam.d/ejabberd", "auth required pam_xtoken.so domain=example.org\n"
-                      "account required pam_xtoken.so domain=example.org\n")
+        self.fs.write("/etc/pam.d/ejabberd", pamd("example.org"))
         self.fs.write(YML, "hosts: [example.org, other.org]\nauth_method: [pam]\n"
                       "pam_userinfotype: jid\nauth_use_cache: false\n")
         rc, _ = self.run_doctor()
@@ -946,8 +946,7 @@ class Saslauthd(DoctorCase):
         self.fs.write("/usr/lib/prosody/modules/mod_auth_cyrus/mod_auth_cyrus.lua", "-- stub\n")
         self.fs.write("/usr/lib/x86_64-linux-gnu/lua/5.4/cyrussasl.so", "\x7fELF")
         self.fs.write("/etc/sasl2/prosody.conf", "pwcheck_method: saslauthd\nmech_list: PLAIN\n")
-        self.fs.write("/etc/pam.d/xmpp", "auth required pam_xtoken.so domain=example.org\n"
-                      "account required pam_xtoken.so domain=example.org\n")
+        self.fs.write("/etc/pam.d/xmpp", pamd("example.org"))
         self.fs.write("/etc/default/saslauthd", 'MECHANISMS="pam"\nOPTIONS="-m /run/saslauthd"\n')
         self.fs.write(PROSODY_CFG, 'authentication = "cyrus"\nVirtualHost "example.org"\n', 0o640,
                       gid=PROSODY_UID)
@@ -959,29 +958,22 @@ class Saslauthd(DoctorCase):
         self.assertEqual(rc, 1)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def die_with_parent():
     """In the child before exec: killed (SIGKILL) when the test process dies."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class Redis(DoctorCase):
-    """The replay store on a real redis-server (127.0.0.1, its own directory,
-    stopped by its pid): the doctor reports what check-config reports."""
+    """The replay store on a real redis-server (a unix socket only, its own
+    directory, stopped by its pid): the doctor reports what check-config
+    reports."""
     replay_user = "ejabberd"
 
     def setUp(self):
         super().setUp()
         self.fs.write(YML, EXTAUTH_YML + "auth_use_cache: false\n")
         self.dir = tempfile.mkdtemp(prefix="xtoken-doctor-redis-")
-        self.port = free_port()
+        self.socket = os.path.join(self.dir, "redis.sock")
         self.password = "pw-" + os.urandom(9).hex()
         self.proc = None
 
@@ -993,7 +985,8 @@ class Redis(DoctorCase):
     def start(self, *extra):
         conf = os.path.join(self.dir, "redis.conf")
         with open(conf, "w") as f:
-            f.write("\n".join(["bind 127.0.0.1", "port %d" % self.port, "dir " + self.dir,
+            f.write("\n".join(["port 0", "unixsocket " + self.socket, "unixsocketperm 700",
+                               "dir " + self.dir,
                                "requirepass " + self.password, 'save ""', "appendonly no",
                                "daemonize no"] + list(extra)) + "\n")
         os.chmod(conf, 0o600)
@@ -1003,7 +996,8 @@ class Redis(DoctorCase):
         deadline = time.monotonic() + 10
         while True:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(self.socket)
                 return
             except OSError:
                 self.assertIsNone(self.proc.poll(), "redis-server exited")
@@ -1016,8 +1010,8 @@ class Redis(DoctorCase):
             self.proc.wait()
 
     def config(self, password=None):
-        self.fs.write(CONF, "replay = redis://127.0.0.1:%d\nredis_password = %s\notp_seed = %s\n"
-                      "token_secret = %s\n" % (self.port, password or self.password, SEED, SECRET),
+        self.fs.write(CONF, "replay = redis+unix://%s\nredis_password = %s\notp_seed = %s\n"
+                      "token_secret = %s\n" % (self.socket, password or self.password, SEED, SECRET),
                       0o640, gid=XTOKEN_GID)
 
     def check_config(self):
@@ -1034,9 +1028,9 @@ class Redis(DoctorCase):
         self.config()
         rc, _ = self.run_doctor()
         ok = [l for l in self.lines if l.startswith("ok   config %s: passes check-config (keys for"
-                                                      " any domain; redis 127.0.0.1:%d/0: connected,"
+                                                      " any domain; redis unix:%s/0: connected,"
                                                       " authenticated, PING answered in"
-                                                      % (CONF, self.port))]
+                                                      % (CONF, self.socket))]
         self.assertEqual(len(ok), 1, self.lines)
         self.assertIn("maxmemory-policy noeviction", ok[0])
         self.assertNotIn(self.password, "\n".join(self.lines))
@@ -1048,8 +1042,8 @@ class Redis(DoctorCase):
         self.config()
         rc, _ = self.run_doctor()
         self.assertTrue(self.fail_line().startswith(
-            "FAIL config %s: check-config fails: replay store: redis 127.0.0.1:%d/0: connect"
-            % (CONF, self.port)), self.lines)
+            "FAIL config %s: check-config fails: replay store: redis unix:%s/0: connect"
+            % (CONF, self.socket)), self.lines)
         self.assertTrue(self.fail_line().endswith(
             ": every login is refused (the replay store must record each token); fix: make the"
             " Redis server that 'replay =' names answer with the password in %s (systemctl"
@@ -1063,7 +1057,7 @@ class Redis(DoctorCase):
         self.config(password="not-" + self.password)
         rc, _ = self.run_doctor()
         line = self.fail_line()
-        self.assertIn("check-config fails: replay store: redis 127.0.0.1:%d/0: " % self.port, line)
+        self.assertIn("check-config fails: replay store: redis unix:%s/0: " % self.socket, line)
         self.assertIn("WRONGPASS", line)
         self.assertNotIn(self.password, line)
         self.assertEqual(rc, 1)
@@ -1074,10 +1068,10 @@ class Redis(DoctorCase):
         self.config()
         rc, _ = self.run_doctor()
         self.assertEqual(self.fail_line(),
-                         "FAIL config %s: check-config warns: redis 127.0.0.1:%d/0: maxmemory-policy"
+                         "FAIL config %s: check-config warns: redis unix:%s/0: maxmemory-policy"
                          " allkeys-lru can evict replay entries and so let their tokens in again:"
                          " use noeviction: a used token could log in again; fix: as it says, then"
-                         " xtoken check-config --config %s" % (CONF, self.port, CONF))
+                         " xtoken check-config --config %s" % (CONF, self.socket, CONF))
         self.assertEqual(rc, 1)
 
 SECRET_LINE = "root:$y$j9T$TOPSECRETHASH$abc:19000:0:99999:7:::"
