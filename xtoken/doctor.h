@@ -78,7 +78,8 @@ int doc_read(const struct doctor *d, const char *path, size_t maxlen, char **tex
  * with errno set. */
 int doc_list_dir(const struct doctor *d, const char *dir, char ***names);
 
-/* 1 if path exists below root (stat follows symlinks), 0 otherwise. */
+/* 1 if path exists below root (symlinks followed, below the root as
+ * doc_open_in says), 0 otherwise. */
 int doc_exists(const struct doctor *d, const char *path);
 
 /* A user of the checked system: from root/etc/passwd and root/etc/group

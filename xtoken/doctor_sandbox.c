@@ -66,8 +66,10 @@ struct doc_out {
 
 int doc_open_in(const struct doctor *d, const char *path, int flags)
 {
+    /* openat2 refuses O_PATH with any flag but these few */
+    int extra = (flags & O_PATH) ? O_CLOEXEC : O_CLOEXEC | O_NOCTTY;
     struct open_how how = {
-        .flags = (unsigned long long)(flags | O_CLOEXEC | O_NOCTTY),
+        .flags = (unsigned long long)(flags | extra),
         .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
     long fd;
@@ -78,7 +80,7 @@ int doc_open_in(const struct doctor *d, const char *path, int flags)
     }
     fd = syscall(SYS_openat2, d->rootfd, path, &how, sizeof how);
     if (fd < 0 && errno == ENOSYS && d->root[0] == '\0') /* kernel < 5.6: / is the root */
-        fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+        fd = open(path, flags | extra);
     return (int)fd;
 }
 

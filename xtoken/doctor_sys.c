@@ -22,10 +22,12 @@ int doc_path(const struct doctor *d, const char *path, char *out, size_t outlen)
 
 int doc_exists(const struct doctor *d, const char *path)
 {
-    char full[DOC_PATH_MAX];
-    struct stat st;
+    int fd = doc_open_in(d, path, O_PATH);
 
-    return doc_path(d, path, full, sizeof full) == 0 && stat(full, &st) == 0;
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
 }
 
 int doc_read(const struct doctor *d, const char *path, size_t maxlen, char **text, size_t *len)

@@ -1239,8 +1239,12 @@ class Hostile(DoctorCase):
         os.makedirs(self.fs.path("/etc/prosody/conf.d"), exist_ok=True)
         os.symlink(outside, self.fs.path("/etc/prosody/conf.d/abs.cfg.lua"))
         self.fs.write(PROSODY_CFG, 'VirtualHost "example.org"\nInclude "conf.d/*.cfg.lua"\n')
+        bindir = tempfile.mkdtemp(prefix="xtoken-doctor-bin-")  # the checkout may be below /root
+        self.addCleanup(shutil.rmtree, bindir, True)
+        os.chmod(bindir, 0o755)
+        tool = shutil.copy(XTOKEN, os.path.join(bindir, "xtoken"))
         p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                            XTOKEN, "doctor", "--root", self.fs.root], capture_output=True,
+                            tool, "doctor", "--root", self.fs.root], capture_output=True,
                            timeout=CAP + 30)
         out = p.stdout.decode()
         self.assertIn("FAIL prosody: Error loading included /etc/prosody/conf.d/abs.cfg.lua: No"
