@@ -26,6 +26,9 @@ EJABBERD_UID, PROSODY_UID = 2001, 2002
 WHY_CACHE = ("ejabberd keeps the last password that worked for up to an hour and answers from it"
              " without asking xtoken: a used or expired token logs in again, a fresh one is"
              " refused")
+# where the build looks for the module: pkg-config's (Debian 12: /lib/..., 13: /usr/lib/...)
+PAM_DIR = subprocess.run(["pkg-config", "--variable=libdir", "pam"], capture_output=True,
+                         text=True, check=True).stdout.strip() + "/security"
 EXTAUTH_YML = """hosts:
   - localhost
 auth_method: [external]
@@ -58,7 +61,7 @@ class FakeRoot:
                    gid=XTOKEN_GID)
         # the replay directory as only its one user can write it (the tests set the owner)
         self.mkdir("/run/pam_xtoken", 0o700)
-        self.write("/lib/x86_64-linux-gnu/security/pam_xtoken.so", "\x7fELF fake module")
+        self.write(PAM_DIR + "/pam_xtoken.so", "\x7fELF fake module")
         self.write("/usr/bin/xtoken", "#!/bin/sh\n", 0o755)
         self.write("/usr/lib/erlang/p1_pam/bin/epam", "#!/bin/sh\n", 0o755)
         self.write("/run/systemd/timesync/synchronized", "")
@@ -269,7 +272,7 @@ class Ejabberd(DoctorCase):
         self.assertLine("ok   ejabberd host localhost: auth_method pam, pam_service ejabberd names"
                         " pam_xtoken.so")
         self.assertLine("ok   /etc/pam.d/ejabberd: names pam_xtoken.so, module"
-                        " /lib/x86_64-linux-gnu/security/pam_xtoken.so found")
+                        " %s/pam_xtoken.so found" % PAM_DIR)
         self.assertLine("ok   ejabberd host localhost (pam service ejabberd): user ejabberd can"
                         " read %s (root:xtoken 0640)" % CONF)
         self.assertNoFail()
@@ -497,7 +500,7 @@ class PamFiles(DoctorCase):
                       " [domain=example.org] users=any window=1 debug \\\n  try_first_pass\n")
         rc, _ = self.run_doctor()
         self.assertLine("ok   /etc/pam.d/xmpp: names pam_xtoken.so, module"
-                        " /lib/x86_64-linux-gnu/security/pam_xtoken.so found")
+                        " %s/pam_xtoken.so found" % PAM_DIR)
         self.assertEqual([l for l in self.lines if "/etc/pam.d/xmpp line" in l], [])
 
     def test_module_not_found(self):
