@@ -133,7 +133,7 @@ static int yml_load(struct doctor *d, struct doc_out *out, struct yml *y)
 
     if (doc_read(d, EJABBERD_YML, EJABBERD_YML_MAX, &text, &len) != 0) {
         doc_out_finding(out, DOC_FAIL,
-                        "cannot read " EJABBERD_YML " as the service's user (%s)%s; fix: "
+                        "cannot read " EJABBERD_YML " as the ejabberd user (%s)%s; fix: "
                         "chgrp ejabberd " EJABBERD_YML "; chmod 0640 " EJABBERD_YML,
                         errno == EFBIG ? "larger than 1 MiB, not checked" : strerror(errno),
                         errno == EFBIG ? "" : ": ejabberd cannot read it either");

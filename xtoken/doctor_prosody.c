@@ -255,8 +255,16 @@ static int run_loader(lua_State *L, struct sandbox *sb)
     lua_pushnil(L);
     lua_setglobal(L, "load");
     lua_pushstring(L, PROSODY_CFG);
-    if (lua_pcall(L, 1, 2, 0) != LUA_OK)
+    if (lua_pcall(L, 1, 3, 0) != LUA_OK)
         goto fail;
+    if (lua_isstring(L, -1)) { /* the file itself cannot be read */
+        doc_out_finding(sb->out, DOC_FAIL,
+                        "cannot read " PROSODY_CFG " as the prosody user (%s): Prosody cannot "
+                        "either; fix: chgrp prosody " PROSODY_CFG "; chmod 0640 " PROSODY_CFG,
+                        lua_tostring(L, -2));
+        return -1;
+    }
+    lua_pop(L, 1);
     if (lua_isnil(L, -2)) {
         send_failure(L, sb, ": Prosody does not start with this config either; fix: correct it "
                             "there");

@@ -224,7 +224,7 @@ end
 
 return function (main)
 	local text, err = read_file(main)
-	if not text then return nil, main .. ": " .. tostring(err) end
+	if not text then return nil, tostring(err), "unreadable" end
 	local ok, perr = parse(text, main)
 	if not ok then return nil, tostring(perr) end
 	local function str(v, default)

@@ -601,6 +601,15 @@ class Prosody(DoctorCase):
         rc, _ = self.run_doctor()
         self.assertTrue([l for l in self.lines if l.startswith("FAIL prosody: ")], self.lines)
 
+    def test_config_unreadable_by_prosody(self):
+        self.prosody('VirtualHost "example.org"\n')
+        os.chown(self.fs.path(PROSODY_CFG), 0, 0)
+        rc, _ = self.run_doctor()
+        self.assertLine("FAIL prosody: cannot read %s as the prosody user (Permission denied):"
+                        " Prosody cannot either; fix: chgrp prosody %s; chmod 0640 %s"
+                        % (PROSODY_CFG, PROSODY_CFG, PROSODY_CFG))
+        self.assertEqual(rc, 1)
+
     def test_lua_syntax_error(self):
         self.prosody('VirtualHost "localhost"\nauthentication = \n')
         rc, _ = self.run_doctor()
@@ -1155,7 +1164,7 @@ class Hostile(DoctorCase):
         self.fs.replay_owner("ejabberd")
         self.fs.write(YML, "# padding\n" * (4 * 1024 * 1024 // 10) + EXTAUTH_YML)
         rc, _ = self.run_timed(3)
-        self.assertLine("FAIL ejabberd: cannot read %s as the service's user (larger than 1 MiB,"
+        self.assertLine("FAIL ejabberd: cannot read %s as the ejabberd user (larger than 1 MiB,"
                         " not checked); fix: chgrp ejabberd %s; chmod 0640 %s" % (YML, YML, YML))
         self.assertEqual(rc, 1)
         # just under the cap, as wide as YAML gets: read and checked well within the cap
