@@ -301,6 +301,14 @@ class Ejabberd(DoctorCase):
                         " of %s, then restart ejabberd" % (WHY_CACHE, YML))
         self.assertEqual(rc, 1)
 
+    def test_yml_unreadable_by_ejabberd(self):
+        self.fs.write(YML, EXTAUTH_YML, 0o600)
+        rc, _ = self.run_doctor()
+        self.assertLine("FAIL ejabberd: cannot read %s as the ejabberd user (Permission denied):"
+                        " ejabberd cannot either; fix: chgrp ejabberd %s; chmod 0640 %s"
+                        % (YML, YML, YML))
+        self.assertEqual(rc, 1)
+
     def test_yaml_error_names_the_line(self):
         self.fs.write(YML, "hosts: [localhost\nauth_method: external\n")
         rc, _ = self.run_doctor()
@@ -1164,8 +1172,9 @@ class Hostile(DoctorCase):
         self.fs.replay_owner("ejabberd")
         self.fs.write(YML, "# padding\n" * (4 * 1024 * 1024 // 10) + EXTAUTH_YML)
         rc, _ = self.run_timed(3)
-        self.assertLine("FAIL ejabberd: cannot read %s as the ejabberd user (larger than 1 MiB,"
-                        " not checked); fix: chgrp ejabberd %s; chmod 0640 %s" % (YML, YML, YML))
+        self.assertLine("FAIL ejabberd: %s is larger than 1 MiB: not checked (the doctor reads no"
+                        " more; Debian's is 7 KiB); fix: move what is not ejabberd's configuration"
+                        " out of it" % YML)
         self.assertEqual(rc, 1)
         # just under the cap, as wide as YAML gets: read and checked well within the cap
         items = "".join("  h%06d: {auth_method: [mnesia, sql], use_cache: false}\n" % i
