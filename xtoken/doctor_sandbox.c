@@ -291,6 +291,33 @@ static void sandbox_user(const struct doctor *d, const char *name, struct doc_us
     u->n_groups = 1;
 }
 
+/* How the child ended, from read_result's rc, whether it was killed and
+ * its wait status: 0 if it finished; else -1 after the FAIL saying so. */
+static int report_stop(struct doctor *d, const char *area, const char *file, int rc, int killed,
+                       int status)
+{
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+
+    if (rc == 1 || (killed && rc == 0) || sig == SIGXCPU || sig == SIGKILL)
+        doc_report(d, DOC_FAIL, area,
+                   "evaluating %s did not finish within %d s (stopped): its hosts are not "
+                   "checked; fix: simplify the file (a loop? a pattern that backtracks?)",
+                   file, DOC_SANDBOX_SECONDS);
+    else if (rc == 2 || (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_FULL))
+        doc_report(d, DOC_FAIL, area,
+                   "evaluating %s gave more than %u bytes of results (stopped): its hosts are "
+                   "not checked",
+                   file, DOC_RESULT_MAX);
+    else if (rc < 0 || !WIFEXITED(status) ||
+             (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != CHILD_SETUP))
+        doc_report(d, DOC_FAIL, area,
+                   "evaluating %s stopped (%s %d, out of memory?): its hosts are not checked",
+                   file, sig ? "signal" : "status", sig ? sig : WEXITSTATUS(status));
+    else
+        return 0;
+    return -1;
+}
+
 int doc_sandbox(struct doctor *d, const char *area, const char *file, const char *user,
                 doc_child_fn fn, void *arg, struct doc_result *res)
 {
@@ -324,25 +351,8 @@ int doc_sandbox(struct doctor *d, const char *area, const char *file, const char
     rc = read_result(pipefd[0], deadline, res);
     close(pipefd[0]);
     killed = reap(pid, deadline, rc != 0, &status);
-    if (rc == 1 || (killed && rc == 0) ||
-        (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL))) {
-        doc_report(d, DOC_FAIL, area,
-                   "evaluating %s did not finish within %d s (stopped): its hosts are not "
-                   "checked; fix: simplify the file (a loop? a pattern that backtracks?)",
-                   file, DOC_SANDBOX_SECONDS);
-    } else if (rc == 2 || (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_FULL)) {
-        doc_report(d, DOC_FAIL, area, "evaluating %s gave more than %u bytes of results "
-                   "(stopped): its hosts are not checked", file, DOC_RESULT_MAX);
-    } else if (rc < 0 || !WIFEXITED(status) ||
-               (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != CHILD_SETUP)) {
-        doc_report(d, DOC_FAIL, area,
-                   "evaluating %s stopped (%s %d, out of memory?): its hosts are not checked",
-                   file, WIFSIGNALED(status) ? "signal" : "status",
-                   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-    } else {
-        /* a child that failed to set up sends its finding and no data */
-        return 0;
-    }
+    if (report_stop(d, area, file, rc, killed, status) == 0)
+        return 0; /* a child that failed to set up sent its finding and no data */
     doc_result_free(res);
     return -1;
 }
