@@ -117,6 +117,10 @@ static int apply_realm(const struct cred_conf *conf, char *local, const char **d
     if (at == NULL)
         return XT_OK;
     *at = '\0';
+    if (strchr(realm, '@') != NULL) {
+        xt_seterr(why, whylen, "the name has more than one '@'");
+        return XT_BAD_USER;
+    }
     if (*realm == '\0') {
         xt_seterr(why, whylen, "the name ends with an empty realm");
         return XT_BAD_USER;
@@ -135,7 +139,7 @@ static int apply_realm(const struct cred_conf *conf, char *local, const char **d
         for (char *c = realm; *c; c++)
             if (*c >= 'A' && *c <= 'Z')
                 *c = (char)(*c - 'A' + 'a');
-        if (strchr(realm, '@') == NULL && !keep_domain_known(conf, realm)) {
+        if (!keep_domain_known(conf, realm)) {
             xt_seterr(why, whylen, "its realm is neither credentials_domain nor a [domain] "
                                    "section of the config");
             return XT_UNKNOWN_DOMAIN;
