@@ -157,6 +157,18 @@ int cred_serve(const struct cred_request *req, int fd)
                             "authenticate it (put the URL behind authentication)");
         return refuse(fd, 401, "not authenticated");
     }
+    /* RFC 3875 4.1.11: REMOTE_USER means something only with AUTH_TYPE.
+     * nginx's fastcgi_params pass $remote_user, the name in whatever
+     * Authorization header came, checked or not: a location that runs this
+     * program without auth_basic would mint for any name a client sends.
+     * Apache sets AUTH_TYPE whenever it authenticated; an nginx location
+     * sets it where it did (fastcgi_param AUTH_TYPE), and nowhere else. */
+    if (req->auth_type == NULL || req->auth_type[0] == '\0') {
+        log_msg(LOG_WARNING, "refused a request with REMOTE_USER but no AUTH_TYPE: the web "
+                             "server did not say that it authenticated it (nginx: "
+                             "fastcgi_param AUTH_TYPE in the location with auth_basic)");
+        return refuse(fd, 401, "not authenticated");
+    }
     xt_printable(req->remote_user, strlen(req->remote_user), who, sizeof who);
     return serve_user(req, fd, who);
 }

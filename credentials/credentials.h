@@ -74,6 +74,7 @@ size_t cred_json_escape(const char *s, char *out, size_t outlen);
 struct cred_request {
     const char *method;      /* REQUEST_METHOD (NULL: not run as CGI) */
     const char *remote_user; /* REMOTE_USER, never an HTTP_* variable */
+    const char *auth_type;   /* AUTH_TYPE: how the server authenticated it */
     const char *config;      /* XTOKEN_CONFIG or NULL: CRED_DEFAULT_CONFIG */
     time_t now;
 };

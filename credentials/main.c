@@ -111,6 +111,7 @@ int main(int argc, char **argv)
         return command_line(argc, argv);
     log_open_as("xtoken-credentials", LOG_OPEN_QUIET);
     req.remote_user = getenv("REMOTE_USER");
+    req.auth_type = getenv("AUTH_TYPE");
     req.config = getenv(CRED_CONFIG_ENV);
     req.now = time(NULL);
     return cred_serve(&req, STDOUT_FILENO) < 0 ? 1 : 0;

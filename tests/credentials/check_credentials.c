@@ -294,8 +294,8 @@ static const char *serve(const struct cred_request *req, int want)
 START_TEST(test_serve)
 {
     const char *path = write_file("serve.conf", "credentials_domain = a.org\n" KEYS, 0600);
-    struct cred_request req = {.method = "GET", .remote_user = "Alice", .config = path,
-                               .now = 1700000000};
+    struct cred_request req = {.method = "GET", .remote_user = "Alice", .auth_type = "Basic",
+                               .config = path, .now = 1700000000};
     const char *out;
 
     out = serve(&req, 200);
@@ -313,6 +313,12 @@ START_TEST(test_serve)
     req.remote_user = NULL;
     out = serve(&req, 401);
     ck_assert_ptr_null(strstr(out, "WWW-Authenticate"));
+    req.remote_user = "alice";
+    req.auth_type = NULL; /* a name nobody says was checked */
+    serve(&req, 401);
+    req.auth_type = "";
+    serve(&req, 401);
+    req.auth_type = "Basic";
     req.remote_user = "a'b";
     out = serve(&req, 403);
     ck_assert_ptr_nonnull(strstr(out, "\n\n{\"error\": \"no chat account for this user\"}\n"));

@@ -89,6 +89,7 @@ class CgiCase(unittest.TestCase):
             env[b"REQUEST_METHOD"] = method.encode()
         if user is not None:
             env[b"REMOTE_USER"] = user if isinstance(user, bytes) else user.encode()
+            env[b"AUTH_TYPE"] = b"Basic"
         for k, v in (extra or {}).items():
             if v is None:
                 env.pop(k.encode(), None)
@@ -175,6 +176,16 @@ class Statuses(CgiCase):
         self.assertNotIn("WWW-Authenticate", dict(headers))
         self.refused(401, "not authenticated", user="")
         self.assertEqual(len([l for l in self.log_lines if "without REMOTE_USER" in l]), 2)
+
+    def test_remote_user_without_auth_type_401(self):
+        # nginx's fastcgi_params pass $remote_user from any Authorization
+        # header, checked or not: only a location that sets AUTH_TYPE counts.
+        for auth_type in (None, ""):
+            self.refused(401, "not authenticated", extra={"AUTH_TYPE": auth_type})
+        self.refused(401, "not authenticated", extra={"AUTH_TYPE": None, "HTTP_AUTH_TYPE": "Basic"})
+        self.assertEqual(len([l for l in self.log_lines
+                              if "refused a request with REMOTE_USER but no AUTH_TYPE" in l]), 3)
+        self.ok(extra={"AUTH_TYPE": "openid-connect"})
 
     def test_http_remote_user_ignored(self):
         # A request header "Remote-User: bob" becomes HTTP_REMOTE_USER: never a user name.
