@@ -80,8 +80,7 @@ static int refuse(int fd, int status, const char *error)
 }
 
 /* The token for jid as the 200 answer. */
-static int issue(int fd, const struct cred_conf *conf, const char *jid, const char *who,
-                 time_t now)
+static int issue(int fd, const struct cred_conf *conf, const char *jid, const char *who, time_t now)
 {
     char token[XT_TOKEN_MAX + 1], jid_json[6 * XT_JID_MAX + 1], body[RESPONSE_MAX];
     char shown[2 * XT_JID_MAX];
@@ -95,8 +94,8 @@ static int issue(int fd, const struct cred_conf *conf, const char *jid, const ch
     }
     /* token: digits, one space and base64: nothing to escape */
     if (cred_json_escape(jid, jid_json, sizeof jid_json) == 0 ||
-        snprintf(body, sizeof body, "{\"jid\": \"%s\", \"password\": \"%s\"}\n", jid_json,
-                 token) >= (int)sizeof body) {
+        snprintf(body, sizeof body, "{\"jid\": \"%s\", \"password\": \"%s\"}\n", jid_json, token) >=
+            (int)sizeof body) {
         rc = refuse(fd, 500, "internal error");
         log_msg(LOG_ERR, "response for user '%s' too long", who);
     } else {

@@ -226,8 +226,8 @@ static int check_domain(struct cparser *p)
         return XT_CONFIG;
     }
     if (xt_config_has_domain(p->conf->keys, d) != XT_OK) {
-        xt_seterr(p->err, p->errlen,
-                  "%s: no otp_seed and token_secret serve credentials_domain %s", p->name, d);
+        xt_seterr(p->err, p->errlen, "%s: no otp_seed and token_secret serve credentials_domain %s",
+                  p->name, d);
         return XT_CONFIG;
     }
     return XT_OK;

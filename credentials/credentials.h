@@ -25,13 +25,13 @@ enum cred_realm {
 };
 
 struct cred_conf {
-    xt_config *keys;    /* otp_seed, token_secret, ...: what xt_issue needs */
-    char *domain;       /* credentials_domain: the domain of bare names */
+    xt_config *keys; /* otp_seed, token_secret, ...: what xt_issue needs */
+    char *domain;    /* credentials_domain: the domain of bare names */
     enum cred_realm realm;
-    char *drop_realms;  /* drop: the realms listed after "drop", one space
-                           between them; NULL: any realm is dropped */
-    int lowercase;      /* credentials_lowercase = yes (1) | no (0) */
-    char *allow;        /* credentials_allow: any | nss | /path | group:NAME */
+    char *drop_realms; /* drop: the realms listed after "drop", one space
+                          between them; NULL: any realm is dropped */
+    int lowercase;     /* credentials_lowercase = yes (1) | no (0) */
+    char *allow;       /* credentials_allow: any | nss | /path | group:NAME */
 };
 
 /* Parse a whole config (name is used in messages, which never contain a

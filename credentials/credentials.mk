@@ -53,8 +53,12 @@ E2E_TARGETS += e2e-web
 demo-web:
 	@tests/e2e/demo-web.sh
 
-bench-web: all
-	bench/web.sh
+$(BUILD)/bench/cgi_floor: bench/cgi_floor.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
+bench-web: all $(BUILD)/bench/cgi_floor
+	CGI_FLOOR=$(abspath $(BUILD)/bench/cgi_floor) bench/web.sh
 
 bench: bench-web
 

@@ -62,8 +62,7 @@ static int check(const char *path, const char *user)
            "credentials_lowercase = %s\n"
            "credentials_allow = %s\n",
            path, conf->domain, realm_text(conf), conf->drop_realms ? " " : "",
-           conf->drop_realms ? conf->drop_realms : "", conf->lowercase ? "yes" : "no",
-           conf->allow);
+           conf->drop_realms ? conf->drop_realms : "", conf->lowercase ? "yes" : "no", conf->allow);
     rc = user ? check_user(conf, user) : EXIT_OK;
     cred_conf_free(conf);
     return rc;

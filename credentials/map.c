@@ -59,7 +59,9 @@ size_t cred_json_escape(const char *s, char *out, size_t outlen)
             esc[1] = (char)c;
             n = 2;
         } else if (c < 0x20 || c == 0x7f) {
-            memcpy(esc, "\\u00", 4);
+            esc[1] = 'u';
+            esc[2] = esc[3] = '0';
+            esc[0] = '\\';
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 15];
             n = 6;
@@ -140,8 +142,9 @@ static int apply_realm(const struct cred_conf *conf, char *local, const char **d
             if (*c >= 'A' && *c <= 'Z')
                 *c = (char)(*c - 'A' + 'a');
         if (!keep_domain_known(conf, realm)) {
-            xt_seterr(why, whylen, "its realm is neither credentials_domain nor a [domain] "
-                                   "section of the config");
+            xt_seterr(why, whylen,
+                      "its realm is neither credentials_domain nor a [domain] "
+                      "section of the config");
             return XT_UNKNOWN_DOMAIN;
         }
         *domain = realm;
@@ -205,8 +208,8 @@ done:
 }
 
 /* credentials_allow for the JID. */
-static int apply_allow(const struct cred_conf *conf, const char *jid, const char *local,
-                       char *why, size_t whylen)
+static int apply_allow(const struct cred_conf *conf, const char *jid, const char *local, char *why,
+                       size_t whylen)
 {
     char err[XT_ERR_MAX] = "";
     int rc;
@@ -217,8 +220,7 @@ static int apply_allow(const struct cred_conf *conf, const char *jid, const char
     if (rc == XT_UNKNOWN_USER)
         xt_seterr(why, whylen, "not in credentials_allow = %s", conf->allow);
     else if (rc != XT_OK)
-        xt_seterr(why, whylen, "credentials_allow: %s",
-                  err[0] ? err : xt_strerror(rc));
+        xt_seterr(why, whylen, "credentials_allow: %s", err[0] ? err : xt_strerror(rc));
     return rc;
 }
 
@@ -232,8 +234,8 @@ int cred_map_user(const struct cred_conf *conf, const char *user, char *jid, siz
 
     xt_seterr(why, whylen, "%s", "");
     if (len > XT_JID_MAX || !cred_utf8_valid(user, len)) {
-        xt_seterr(why, whylen, len > XT_JID_MAX ? "the name is too long"
-                                                : "the name is not valid UTF-8");
+        xt_seterr(why, whylen,
+                  len > XT_JID_MAX ? "the name is too long" : "the name is not valid UTF-8");
         return XT_BAD_USER;
     }
     local = strdup(user);
@@ -244,10 +246,10 @@ int cred_map_user(const struct cred_conf *conf, const char *user, char *jid, siz
         rc = apply_case(conf, local, why, whylen);
     if (rc == XT_OK) {
         rc = xt_jid_make(local, domain, jid, jidlen);
-        if (rc != XT_OK)
+        if (rc != XT_OK) {
             xt_seterr(why, whylen, "it maps to no valid JID (%s)", xt_strerror(rc));
-        if (rc != XT_OK)
             rc = XT_BAD_USER;
+        }
     }
     if (rc == XT_OK && xt_config_has_domain(conf->keys, domain) != XT_OK) {
         xt_seterr(why, whylen, "no keys serve the domain of its JID");

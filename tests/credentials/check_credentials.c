@@ -195,8 +195,7 @@ START_TEST(test_map_realms)
     cred_conf_free(conf);
     /* keep: credentials_domain and the sections; the global keys serve any
      * domain but do not make any realm a chat domain */
-    conf = conf_ok("credentials_domain = a.org\ncredentials_realm = keep\n" KEYS
-                   "[b.org]\n");
+    conf = conf_ok("credentials_domain = a.org\ncredentials_realm = keep\n" KEYS "[b.org]\n");
     map(conf, "alice", XT_OK, "alice@a.org");
     map(conf, "Alice@A.ORG", XT_OK, "alice@a.org");
     map(conf, "bob@B.org", XT_OK, "bob@b.org");
@@ -211,8 +210,7 @@ START_TEST(test_map_allow)
     const char *list = write_file("allowed", "alice\nbob@a.org\n", 0644);
     struct cred_conf *conf;
 
-    snprintf(text, sizeof text, "credentials_domain = a.org\ncredentials_allow = %s\n" KEYS,
-             list);
+    snprintf(text, sizeof text, "credentials_domain = a.org\ncredentials_allow = %s\n" KEYS, list);
     conf = conf_ok(text);
     map(conf, "Alice", XT_OK, "alice@a.org");
     map(conf, "bob", XT_OK, "bob@a.org");
@@ -244,18 +242,27 @@ START_TEST(test_utf8)
         const char *s;
         int ok;
     } cases[] = {
-        {"plain", 1},        {"\xc3\xa9", 1},         {"\xe2\x82\xac", 1}, {"\xf0\x9f\x98\x80", 1},
+        {"plain", 1},
+        {"\xc3\xa9", 1},
+        {"\xe2\x82\xac", 1},
+        {"\xf0\x9f\x98\x80", 1},
         {"\xf4\x8f\xbf\xbf", 1}, /* U+10FFFF */
-        {"\xc0\x80", 0},     {"\xc1\xbf", 0},         {"\xe0\x80\x80", 0}, /* overlong */
-        {"\xf0\x80\x80\x80", 0}, {"\xed\xa0\x80", 0}, /* surrogate */
-        {"\xf4\x90\x80\x80", 0},                      /* above U+10FFFF */
-        {"\xf5\x80\x80\x80", 0}, {"\x80", 0},         {"\xc3", 0}, {"\xe2\x82", 0},
+        {"\xc0\x80", 0},
+        {"\xc1\xbf", 0},
+        {"\xe0\x80\x80", 0}, /* overlong */
+        {"\xf0\x80\x80\x80", 0},
+        {"\xed\xa0\x80", 0},     /* surrogate */
+        {"\xf4\x90\x80\x80", 0}, /* above U+10FFFF */
+        {"\xf5\x80\x80\x80", 0},
+        {"\x80", 0},
+        {"\xc3", 0},
+        {"\xe2\x82", 0},
         {"\xc3\x28", 0},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        ck_assert_msg(cred_utf8_valid(cases[i].s, strlen(cases[i].s)) == cases[i].ok,
-                      "case %zu", i);
+        ck_assert_msg(cred_utf8_valid(cases[i].s, strlen(cases[i].s)) == cases[i].ok, "case %zu",
+                      i);
 }
 END_TEST
 
@@ -294,8 +301,11 @@ static const char *serve(const struct cred_request *req, int want)
 START_TEST(test_serve)
 {
     const char *path = write_file("serve.conf", "credentials_domain = a.org\n" KEYS, 0600);
-    struct cred_request req = {.method = "GET", .remote_user = "Alice", .auth_type = "Basic",
-                               .config = path, .now = 1700000000};
+    struct cred_request req = {.method = "GET",
+                               .remote_user = "Alice",
+                               .auth_type = "Basic",
+                               .config = path,
+                               .now = 1700000000};
     const char *out;
 
     out = serve(&req, 200);
@@ -357,8 +367,8 @@ int main(void)
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     /* the files the tests wrote, then the directory */
-    for (const char *const *f = (const char *const[]){"c.conf", "allowed", "serve.conf", NULL};
-         *f; f++) {
+    for (const char *const *f = (const char *const[]){"c.conf", "allowed", "serve.conf", NULL}; *f;
+         f++) {
         char path[512];
 
         snprintf(path, sizeof path, "%s/%s", tmp_dir, *f);
