@@ -25,7 +25,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 echo "xtoken-credentials demo: Converse.js behind Apache's basic auth, tokens from a CGI program"
-echo "[1/4] Installing the Debian packages it needs (tests/install-deps.sh core prosody web)"
+echo "[1/4] Installing the Debian packages it needs (tests/install-deps.sh core lua prosody web)"
 tests/install-deps.sh core lua prosody web || die "package installation failed"
 echo "[2/4] Building ($MAKE) and fetching Converse.js (npm ci in tests/e2e/converse)"
 $MAKE -s -j"$(nproc)" >/dev/null || die "the build failed (run make to see why)"
@@ -46,7 +46,7 @@ xtoken_config = \"$CONF\"" || die "Prosody did not start"
 web_apache_start demo "http://127.0.0.1:$PT_HTTP_PORT/xmpp-websocket" \
     "http://127.0.0.1:$PT_HTTP_PORT/http-bind"
 say "Prosody pid $PT_PID (c2s 127.0.0.1:$PT_PORT, HTTP 127.0.0.1:$PT_HTTP_PORT)"
-say "Apache pid $WEB_PID, config: $WEB_LOGS/../xtoken-chat.conf (etc/apache2/xtoken-chat.conf, paths replaced)"
+say "Apache pid $WEB_PID, config: ${WEB_LOGS%/logs}/xtoken-chat.conf (etc/apache2/xtoken-chat.conf, paths replaced)"
 say "xtoken-credentials config: $WEB_CONF ($(stat -c '%a %U:%G' "$WEB_CONF"), keys not shown)"
 
 URL="$WEB_BASE/chat/?sasl=x-token"
