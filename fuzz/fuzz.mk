@@ -13,7 +13,7 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:shared/%.c=$(FUZZ_DIR)/obj/shared/%.o)
 
 # extauth links the tool's code without main.c (as XTOKEN_CORE_SRCS in
 # xtoken/xtoken.mk, which is included after this file).
-FUZZ_TARGETS := verify config replay extauth redis
+FUZZ_TARGETS := verify config replay extauth redis credentials
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 # (doctor*.c, reached from main.c only, would drag in libyaml and Lua.)
 FUZZ_XTOKEN_SRCS := $(filter-out xtoken/main.c xtoken/doctor%.c,$(wildcard xtoken/*.c))
@@ -35,6 +35,21 @@ $(FUZZ_DIR)/fuzz_extauth: fuzz/fuzz_extauth.c $(FUZZ_XTOKEN_OBJS) $(FUZZ_LIB_OBJ
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -Ixtoken $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
 	  $(FUZZ_XTOKEN_OBJS) $(FUZZ_LIB_OBJS) $(LIBS)
+
+# xtoken-credentials' code without main.c, and the log functions it calls.
+FUZZ_CRED_OBJS := $(patsubst credentials/%.c,$(FUZZ_DIR)/obj/credentials/%.o,\
+                    $(filter-out credentials/main.c,$(wildcard credentials/*.c))) \
+                  $(FUZZ_DIR)/obj/xtoken/log.o
+.PRECIOUS: $(FUZZ_DIR)/obj/credentials/%.o
+
+$(FUZZ_DIR)/obj/credentials/%.o: credentials/%.c credentials/*.h shared/xtoken.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -Icredentials -Ixtoken $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_credentials: fuzz/fuzz_credentials.c $(FUZZ_CRED_OBJS) $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -Icredentials $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	  $(FUZZ_CRED_OBJS) $(FUZZ_LIB_OBJS) $(LIBS)
 
 $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
 	@mkdir -p $(@D)

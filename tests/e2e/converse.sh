@@ -26,31 +26,7 @@ mkdir -p "$OUT"
 rm -f "$OUT"/*.png
 ALICE=alice@$PT_DOMAIN
 
-command -v node >/dev/null && command -v npm >/dev/null ||
-    { echo "converse: node and npm are needed" >&2; exit 2; }
-[ -x /usr/bin/chromium ] || { echo "converse: /usr/bin/chromium missing (tests/install-deps.sh converse)" >&2; exit 2; }
-
-# The lockfile needs npm 10 or later; Debian 12 and 13 ship npm 9.2, which
-# cannot `npm ci` it: that npm then fetches npm 10 from the registry into
-# build/npm10 once, and node runs it from there (nothing system-wide).
-NPM_PIN=10.9.4
-NPM=(npm)
-if [ "$(npm --version | cut -d. -f1)" -lt 10 ]; then
-    npm10=$PT_ROOT/build/npm10
-    if [ ! -f "$npm10/node_modules/npm/bin/npm-cli.js" ]; then
-        e2e_step "npm $(npm --version) is too old for the lockfile: npm $NPM_PIN into $npm10"
-        timeout 300 npm install --prefix "$npm10" --no-audit --no-fund --loglevel=error "npm@$NPM_PIN" >/dev/null ||
-            { echo "converse: cannot install npm $NPM_PIN from the registry" >&2; exit 2; }
-    fi
-    NPM=(node "$npm10/node_modules/npm/bin/npm-cli.js")
-fi
-
-e2e_step "npm ci (converse.js, playwright-core) from the lockfile, npm $("${NPM[@]}" --version), node $(node --version)"
-if [ ! -f "$CV_DIR/node_modules/.package-lock.json" ] ||
-    [ "$CV_DIR/package-lock.json" -nt "$CV_DIR/node_modules/.package-lock.json" ]; then
-    (cd "$CV_DIR" && timeout 300 "${NPM[@]}" ci --ignore-scripts --no-audit --no-fund --loglevel=error) ||
-        { echo "converse: npm ci failed" >&2; exit 2; }
-fi
+e2e_npm_ci "$CV_DIR" || exit 2
 [ -f "$CV_DIR/node_modules/converse.js/dist/converse.min.js" ] || { echo "converse: no converse.js dist" >&2; exit 2; }
 
 # webapp_start NAME WS_URL BOSH_URL: the stand-in web app for one XMPP server.

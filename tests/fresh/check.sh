@@ -84,7 +84,7 @@ make deb-test-upgrade
 make deb-test-upgrade-replay" ;;
     e2e)
         stage e2e "cd $src
-tests/install-deps.sh e2e prosody converse
+tests/install-deps.sh e2e prosody converse web
 make e2e" ;;
     analyze)
         stage analyze "cd $src
