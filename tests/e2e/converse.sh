@@ -3,8 +3,8 @@
 # playwright-core opens a stand-in web app (tests/e2e/converse/webapp.mjs)
 # that serves etc/converse/index.html; Converse.js 14 fetches {jid, password}
 # from /credentials (a fresh token from build/xtoken) and logs in:
-#   ejabberd 23.01 (extauth: xtoken extauth) over websocket and over BOSH,
-#   Prosody 0.12 (mod_auth_xtoken) over websocket (and BOSH),
+#   ejabberd (23.01 on Debian 12, 24.12 on 13; extauth: xtoken extauth) over websocket and over BOSH,
+#   Prosody (0.12 on Debian 12, 13 on 13; mod_auth_xtoken) over websocket (and BOSH),
 # each through the web app's reverse proxy (/xmpp-websocket, /http-bind).
 # Also: a tampered token shows the login failure; after the XMPP server
 # restarts, Converse fetches a fresh token and reconnects by itself.
@@ -84,7 +84,7 @@ reconnect() {
 }
 
 # ---- ejabberd (extauth), websocket and BOSH --------------------------------
-e2e_step "ejabberd 23.01 (extauth: xtoken extauth), Converse.js over websocket and BOSH"
+e2e_step "ejabberd $(dpkg-query -W -f="${Version}" ejabberd 2>/dev/null) (extauth: xtoken extauth), Converse.js over websocket and BOSH"
 EJD_USER=
 EJD_HTTP=1
 ejd_start "$E2E_DIR/ejd" "$(sed -e "s#^extauth_program: .*#extauth_program: \"$XTOKEN extauth --config $CONF\"#" \
@@ -125,7 +125,7 @@ ejd_stop
 e2e_stop_pid "$WEBAPP_PID" 5
 
 # ---- Prosody (mod_auth_xtoken), websocket ----------------------------------
-e2e_step "Prosody 0.12 (authentication = \"xtoken\"), Converse.js over websocket and BOSH"
+e2e_step "Prosody $(dpkg-query -W -f="${Version}" prosody 2>/dev/null) (authentication = \"xtoken\"), Converse.js over websocket and BOSH"
 # debug: Prosody's "Received[c2s_unauthed]: <auth mechanism=...>" lines
 # (stanza_router logs the top tag only; mod_bosh at debug logs whole request
 # bodies, tokens included: fine for this throwaway log, never in production)

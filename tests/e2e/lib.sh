@@ -59,7 +59,7 @@
 #   e2e_pass TEXT / e2e_fail TEXT   record one assertion's outcome.
 #   e2e_done             print the summary; exit 1 if anything failed.
 #
-# ejabberd (Debian 12's 23.01, run from a temp dir as a throwaway instance)
+# ejabberd (Debian 12's 23.01, 13's 24.12; run from a temp dir as a throwaway instance)
 #   ejd_start DIR AUTH_YAML   write DIR/ejabberd.yml (host localhost, c2s with
 #                        STARTTLS on 127.0.0.1:$EJD_PORT, self-signed cert,
 #                        loglevel info, mod_offline so messages to offline

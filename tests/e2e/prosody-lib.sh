@@ -1,4 +1,4 @@
-# tests/e2e/prosody-lib.sh: a throwaway Prosody 0.12 (Debian 12) for the
+# tests/e2e/prosody-lib.sh: a throwaway Prosody (0.12 on Debian 12, 13 on 13) for the
 # end-to-end tests, on top of lib.sh. Source it from bash.
 #
 #   pt_setup NAME        e2e_init + fresh keys: $CONF (xtoken keygen, replay =
