@@ -84,7 +84,7 @@ reconnect() {
 }
 
 # ---- ejabberd (extauth), websocket and BOSH --------------------------------
-e2e_step "ejabberd $(dpkg-query -W -f="${Version}" ejabberd 2>/dev/null) (extauth: xtoken extauth), Converse.js over websocket and BOSH"
+e2e_step "ejabberd $(dpkg-query -W -f='${Version}' ejabberd 2>/dev/null) (extauth: xtoken extauth), Converse.js over websocket and BOSH"
 EJD_USER=
 EJD_HTTP=1
 ejd_start "$E2E_DIR/ejd" "$(sed -e "s#^extauth_program: .*#extauth_program: \"$XTOKEN extauth --config $CONF\"#" \
@@ -125,7 +125,7 @@ ejd_stop
 e2e_stop_pid "$WEBAPP_PID" 5
 
 # ---- Prosody (mod_auth_xtoken), websocket ----------------------------------
-e2e_step "Prosody $(dpkg-query -W -f="${Version}" prosody 2>/dev/null) (authentication = \"xtoken\"), Converse.js over websocket and BOSH"
+e2e_step "Prosody $(dpkg-query -W -f='${Version}' prosody 2>/dev/null) (authentication = \"xtoken\"), Converse.js over websocket and BOSH"
 # debug: Prosody's "Received[c2s_unauthed]: <auth mechanism=...>" lines
 # (stanza_router logs the top tag only; mod_bosh at debug logs whole request
 # bodies, tokens included: fine for this throwaway log, never in production)
