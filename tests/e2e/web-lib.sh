@@ -23,7 +23,7 @@
 #                        for the same fcgiwrap (to prove REMOTE_USER without
 #                        AUTH_TYPE gets nothing).
 #   web_stop             stop the web server (and fcgiwrap) by pid.
-#   web_npm_ci           npm ci in tests/e2e/converse (as converse.sh does).
+#   web_npm_ci           npm ci in tests/e2e/converse (e2e_npm_ci, as converse.sh).
 #   web_curl USER PASSWORD PATH [curl args]   a request with basic auth to
 #                        $WEB_BASE; prints the body, then the status code on
 #                        a last line of its own.
@@ -79,8 +79,6 @@ web_stage_dist() {
 
 web_npm_ci() {
     e2e_npm_ci "$WEB_CV_DIR" || exit 2
-}
-    fi
 }
 
 # The commands after a private /dev without /dev/log is mounted (as
