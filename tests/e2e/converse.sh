@@ -187,10 +187,18 @@ prosody_start "$E2E_DIR/prosody-plain" "authentication = \"internal_plain\"
 modules_enabled = { \"saslauth\", \"tls\", \"disco\", \"ping\", \"posix\", \"websocket\", \"legacyauth\" }" || exit 1
 e2e_stop_pid "$WEBAPP_PID" 5
 webapp_start prosody-plain "ws://127.0.0.1:$PT_HTTP_PORT/xmpp-websocket" "http://127.0.0.1:$PT_HTTP_PORT/http-bind"
+# Prosody 13.0.1's own mod_legacyauth does not load (it requires a module
+# 13 renamed): that Prosody offers no iq:auth, and the legacy half of the
+# plugin's refusal is proven where the module loads (Prosody 0.12).
+if e2e_log_match "$PT_LOG" 0 "legacyauth.*(rror|nable|not found)" >/dev/null; then
+    legacy=() offer="PLAIN and SCRAM (its mod_legacyauth does not load)"
+else
+    legacy=(--expect-legacy-offer) offer="PLAIN, SCRAM and legacy iq:auth"
+fi
 mark=$(e2e_log_mark "$PT_LOG")
 browser no-sasl prosody-no-xtoken \
-    "Prosody offering PLAIN, SCRAM and legacy iq:auth but no X-TOKEN: the plugin sends the token under none" \
-    "?sasl=x-token&auto_reconnect=0" --expect-legacy-offer
+    "Prosody offering $offer but no X-TOKEN: the plugin sends the token under none" \
+    "?sasl=x-token&auto_reconnect=0" "${legacy[@]}"
 if line=$(e2e_log_match "$PT_LOG" "$mark" "Received\[c2s_unauthed\]: <(auth|iq)[ >]"); then
     e2e_fail "Prosody received an authentication attempt anyway: $line"
 else
