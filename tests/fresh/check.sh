@@ -10,6 +10,8 @@
 #   readme   the README's commands, extracted from its marked blocks and run
 #            as written: the setup line (git, make), then `make demo` and
 #            `make check` in the clone
+#   check    the README's setup line, then `make check` alone (no make demo
+#            first: it must install what it needs itself)
 #   deb      make deb-test, deb-test-upgrade and deb-test-upgrade-replay
 #            (build, lintian, install, use, upgrades from the releases
 #            before, purge)
@@ -76,6 +78,10 @@ for s in "$@"; do
         stage readme "$(block setup)
 cd $src
 $(block commands)" ;;
+    check)
+        stage check "$(block setup)
+cd $src
+make check" ;;
     deb)
         stage deb "cd $src
 tests/install-deps.sh deb deb-test
