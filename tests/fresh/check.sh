@@ -18,7 +18,7 @@
 #   e2e      make e2e: ejabberd (PAM, extauth, cluster), Prosody (native,
 #            saslauthd), Converse.js in Debian's chromium
 #   analyze  make analyze with this release's cppcheck and clang-tidy
-# Default: readme. The whole output goes to build/fresh/SUITE.log; a failing
+# Default: readme. The whole output goes to build/fresh/SUITE-STAGES.log; a failing
 # stage prints its last lines. The root is removed on every exit.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,7 +29,7 @@ shift
 
 log_dir=$top/build/fresh
 mkdir -p "$log_dir"
-log=$log_dir/$suite.log
+log=$log_dir/$suite-$(IFS=-; echo "$*").log
 : >"$log"
 dir=${FRESH_DIR:-/var/tmp}/xtoken-fresh-$suite.$$
 src=/root/pam_xtoken
