@@ -258,6 +258,17 @@ logged "token refused: malformed" "$moved" jid alice@example.org
 logged 'user al\\xe2\\x80\\xaece@example.org: token refused: bad signature' "$good" jid \
     "$(printf 'al\xe2\x80\xaece@example.org')"
 logged "user alice@example.org: accepted" "$(mint alice@example.org)" noreplay alice@example.org
+# account management's debug line ("exists") escapes the name as well
+rlo=$(printf 'al\xe2\x80\xaece@example.org')
+acct_log=$(LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+    PAM_WRAPPER_DEBUGLEVEL=2 "$PAMCHECK" -n noreplay "$rlo" acct 2>&1)
+if ! grep -q 'user al\\xe2\\x80\\xaece@example.org exists (users=any)' <<<"$acct_log"; then
+    fail "acct debug line lacks the escaped name: $acct_log"
+elif grep -q "$rlo" <<<"$acct_log"; then
+    fail "acct debug line has the raw name: $acct_log"
+else
+    ok
+fi
 # a successful login without debug logs nothing at all
 quiet=$(LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
     PAM_WRAPPER_DEBUGLEVEL=2 "$PAMCHECK" -t "$(mint alice@example.org)" jid alice@example.org auth 2>&1)
