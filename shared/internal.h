@@ -77,6 +77,18 @@ int xt_lifetime_check(unsigned interval, unsigned window, char *msg, size_t msgl
  * if either part is empty, there is a second '@', or it is too long. */
 int xt_jid_split(const char *jid, const char **at);
 
+/* hmac.c: the key block HMAC really uses (RFC 2104): a key longer than
+ * the block is replaced by its digest, and every key is padded with zero
+ * bytes to the block. So keys that differ only in trailing zero bytes are
+ * one key, and a long key is the same key as its digest. SHA-1 (TOTP) and
+ * SHA-256 (the signature) both have 64-byte blocks. XT_OK; XT_INTERNAL. */
+#define XT_HMAC_BLOCK 64
+int xt_hmac_block_key(const char *digest, const unsigned char *key, size_t len,
+                      unsigned char block[XT_HMAC_BLOCK]);
+/* 1 if HMAC with `digest` ("SHA1", "SHA256") keyed with a is HMAC keyed
+ * with b (their key blocks are equal), 0 if not, -1 on an error. */
+int xt_hmac_same_key(const char *digest, const unsigned char *a, size_t alen,
+                     const unsigned char *b, size_t blen);
 /* hmac.c: key h (XT_OK; XT_INTERNAL; h must be freed either way). */
 int xt_hmac_key(struct xt_hmac *h, const unsigned char *key, size_t len);
 void xt_hmac_free(struct xt_hmac *h);
