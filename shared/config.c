@@ -496,6 +496,11 @@ done:
     return rc;
 }
 
+int xt_config_read(const char *path, char **text, size_t *len, char *err, size_t errlen)
+{
+    return xt_read_file_safely(path, CONFIG_MAX_BYTES, 1, text, len, err, errlen);
+}
+
 int xt_config_load(const char *path, xt_config **cfg, char *err, size_t errlen)
 {
     char *text = NULL;
@@ -503,7 +508,7 @@ int xt_config_load(const char *path, xt_config **cfg, char *err, size_t errlen)
     int rc;
 
     *cfg = NULL;
-    rc = xt_read_file_safely(path, CONFIG_MAX_BYTES, 1, &text, &len, err, errlen);
+    rc = xt_config_read(path, &text, &len, err, errlen);
     if (rc == XT_OK)
         rc = xt_config_parse(text, len, path, cfg, err, errlen);
     xt_free_wipe(text, len + 1);

@@ -140,6 +140,9 @@ int xt_totp(const struct xt_seed *seed, unsigned digits, unsigned interval, long
  * *len; XT_CONFIG with the reason in err; XT_NOMEM. */
 int xt_read_file_safely(const char *path, size_t maxlen, int secret, char **buf, size_t *len,
                         char *err, size_t errlen);
+/* config.c: read a config file with xt_read_file_safely's checks for a
+ * secret file and the config's size limit (what xt_config_load parses). */
+int xt_config_read(const char *path, char **text, size_t *len, char *err, size_t errlen);
 /* OPENSSL_cleanse then free. NULL is fine. */
 void xt_free_wipe(void *p, size_t len);
 

@@ -2,9 +2,12 @@
  * as xt_verify_detail across step boundaries, windows and seeds; reloads;
  * fail-closed reload failures; fork. */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -161,6 +164,110 @@ START_TEST(test_reload_on_change)
 }
 END_TEST
 
+/* A reload that fails for a passing reason (here: no file descriptor left,
+ * EMFILE) drops the keys, and is tried again at most once a second until
+ * it works, though the file never changed. */
+START_TEST(test_retry_after_passing_failure)
+{
+    const char *conf = "otp_seed = " SEED "\ntoken_secret = " SECRET "\n";
+    const char *path = unit_write_file("retry.conf", conf, 0600);
+    struct rlimit saved, none;
+    xt_verifier *v = NULL;
+    char tok[TOKEN_BUF];
+    int lowest;
+
+    mint(conf, JID, T0, tok);
+    ck_assert_int_eq(xt_verifier_new(path, XT_VERIFIER_NO_REPLAY, &v), XT_OK);
+    ck_assert_int_eq(xt_verifier_verify(v, JID, tok, strlen(tok), T0, NULL), XT_OK);
+
+    /* no new descriptor: the soft limit at the lowest free one */
+    lowest = dup(0);
+    ck_assert_int_ge(lowest, 0);
+    close(lowest);
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    none = saved;
+    none.rlim_cur = (rlim_t)lowest;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &none), 0);
+    ck_assert_int_eq(xt_verifier_refresh(v, T0 + 1, 1), 1);
+    ck_assert_int_eq(xt_verifier_status(v), XT_CONFIG);
+    ck_assert_ptr_nonnull(strstr(xt_verifier_error(v), "pen files")); /* "Too many open files" */
+    ck_assert_int_eq(xt_verifier_verify(v, JID, tok, strlen(tok), T0 + 1, NULL), XT_CONFIG);
+    ck_assert_int_eq(xt_verifier_refresh(v, T0 + 2, 0), 1); /* retried, fails again */
+    ck_assert_int_eq(xt_verifier_status(v), XT_CONFIG);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+    ck_assert_int_eq(xt_verifier_refresh(v, T0 + 2, 0), 0); /* at most once a second */
+    ck_assert_int_eq(xt_verifier_status(v), XT_CONFIG);
+    ck_assert_int_eq(xt_verifier_refresh(v, T0 + 3, 0), 1); /* the next second: loaded */
+    ck_assert_int_eq(xt_verifier_status(v), XT_OK);
+    ck_assert_int_eq(xt_verifier_verify(v, JID, tok, strlen(tok), T0 + 3, NULL), XT_OK);
+    ck_assert_int_eq(xt_verifier_refresh(v, T0 + 4, 0), 0); /* loaded and unchanged */
+    xt_verifier_free(v);
+}
+END_TEST
+
+/* Replace the content of a mapped file through the mapping (the page is
+ * already dirty and writable, so the kernel notes nothing: device, inode,
+ * size, mtime and ctime stay as they were, as for a same-size rewrite
+ * within one timestamp tick) and stat it before and after. */
+static int rewrite_unnoticed(unsigned char *map, const char *text, size_t len, const char *path)
+{
+    struct stat before, after;
+
+    ck_assert_int_eq(stat(path, &before), 0);
+    memcpy(map, text, len);
+    ck_assert_int_eq(stat(path, &after), 0);
+    return before.st_dev == after.st_dev && before.st_ino == after.st_ino &&
+           before.st_size == after.st_size && before.st_mtim.tv_sec == after.st_mtim.tv_sec &&
+           before.st_mtim.tv_nsec == after.st_mtim.tv_nsec &&
+           before.st_ctim.tv_sec == after.st_ctim.tv_sec &&
+           before.st_ctim.tv_nsec == after.st_ctim.tv_nsec;
+}
+
+/* A change that leaves the file's metadata as it was is still reloaded at
+ * the once-a-second check: what decides is the content. */
+START_TEST(test_same_size_rewrite_reloads)
+{
+    const char *conf1 = "otp_seed = " SEED "\ntoken_secret = " SECRET "\n";
+    const char *conf2 = "otp_seed = JBSWY3DPEHPK3PXP\ntoken_secret = " SECRET "\n";
+    const char *path = unit_write_file("rewrite.conf", conf1, 0600);
+    size_t len = strlen(conf1);
+    char tok1[TOKEN_BUF], tok2[TOKEN_BUF];
+    xt_verifier *v = NULL;
+    unsigned char *map;
+    int fd, unnoticed = 0;
+
+    ck_assert_uint_eq(strlen(conf2), len);
+    mint(conf1, JID, T0, tok1);
+    mint(conf2, JID, T0, tok2);
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    memcpy(map, conf1, len); /* the write fault: the kernel updates the times now */
+    ck_assert_int_eq(xt_verifier_new(path, XT_VERIFIER_NO_REPLAY, &v), XT_OK);
+    ck_assert_int_eq(xt_verifier_verify(v, JID, tok1, strlen(tok1), T0, NULL), XT_OK);
+    /* a writeback in between (someone's sync) would make the kernel note
+     * the write: try again then, a few times */
+    for (int attempt = 0; attempt < 5 && !unnoticed; attempt++) {
+        unnoticed = rewrite_unnoticed(map, conf2, len, path);
+        if (!unnoticed) {
+            memcpy(map, conf1, len);
+            ck_assert_int_eq(xt_verifier_refresh(v, T0, 1), 1);
+        }
+    }
+    ck_assert_msg(unnoticed, "every rewrite through the mapping changed the file's metadata");
+    ck_assert_int_eq(xt_verifier_refresh(v, T0 + 1, 0), 1);
+    ck_assert_int_eq(xt_verifier_status(v), XT_OK);
+    ck_assert_int_eq(xt_verifier_verify(v, JID, tok2, strlen(tok2), T0 + 1, NULL), XT_OK);
+    ck_assert_int_eq(xt_verifier_verify(v, JID, tok1, strlen(tok1), T0 + 1, NULL), XT_BAD_OTP);
+    ck_assert_int_eq(xt_verifier_refresh(v, T0 + 2, 0), 0); /* unchanged: no reload */
+    munmap(map, len);
+    close(fd);
+    xt_verifier_free(v);
+}
+END_TEST
+
 /* The handle's store is the config's: a token used by the handle is used
  * for xt_verify on the same store, and across a fork both processes share
  * it (the child reopens on its own). */
@@ -236,6 +343,8 @@ Suite *verifier_suite(void)
     tcase_add_loop_test(tc, test_same_answers_as_verify, 0, XT_WINDOW_MAX + 1);
     tcase_add_test(tc, test_second_seed_and_domains);
     tcase_add_test(tc, test_reload_on_change);
+    tcase_add_test(tc, test_retry_after_passing_failure);
+    tcase_add_test(tc, test_same_size_rewrite_reloads);
     tcase_add_test(tc, test_replay_shared_and_fork);
     tcase_add_test(tc, test_no_replay_flag);
     suite_add_tcase(s, tc);
