@@ -28,10 +28,7 @@ struct xt_verifier {
  * wiped like them). */
 static void drop_config(xt_verifier *v)
 {
-    if (v->state.otps != NULL && v->cfg != NULL)
-        OPENSSL_cleanse(v->state.otps, (v->cfg->n_sections + 1) * sizeof(*v->state.otps));
-    free(v->state.otps);
-    v->state.otps = NULL;
+    xt_verify_state_clear(&v->state, v->cfg);
     xt_replay_free(v->replay);
     v->replay = NULL;
     xt_config_free(v->cfg);
@@ -41,14 +38,10 @@ static void drop_config(xt_verifier *v)
 /* Take cfg (also on failure): its store and OTP caches. XT_OK; XT_NOMEM. */
 static int adopt_config(xt_verifier *v, xt_config *cfg)
 {
-    int rc = XT_OK;
+    int rc;
 
     v->cfg = cfg;
-    v->state.otps = calloc(cfg->n_sections + 1, sizeof(*v->state.otps));
-    if (v->state.otps == NULL)
-        rc = XT_NOMEM;
-    for (size_t i = 0; rc == XT_OK && i <= cfg->n_sections; i++)
-        v->state.otps[i].step = -1;
+    rc = xt_verify_state_init(&v->state, cfg);
     if (rc == XT_OK && !(v->flags & XT_VERIFIER_NO_REPLAY))
         rc = xt_replay_open(cfg, &v->replay);
     if (rc != XT_OK) {
