@@ -102,11 +102,11 @@ int xt_hmac_sha256(const struct xt_hmac *h, EVP_MD_CTX *scratch, const void *par
  * much) in the log. A long-lived verifier looks it up in a table made once
  * per step, so it can afford 120 steps (an hour at the default interval:
  * a time-zone bug shows as such); a one-shot check (the PAM module,
- * `xtoken verify`) computes each OTP it compares, so it looks 5 steps
- * (2.5 minutes) far: at most 10 OTPs per seed, whatever the token (with 8
+ * `xtoken verify`) computes each OTP it compares, so it looks 4 steps
+ * (2 minutes) far: at most 8 OTPs per seed, whatever the token (with 8
  * seeds about as much as the rest of a PAM round trip). */
 #define XT_CLASSIFY_STEPS         120
-#define XT_CLASSIFY_STEPS_ONESHOT 5
+#define XT_CLASSIFY_STEPS_ONESHOT 4
 
 /* The OTPs of every seed for the steps now-step +- (window + 1 ..
  * window + XT_CLASSIFY_STEPS), sorted by value: a refusal finds its

@@ -129,7 +129,8 @@ static int far_fill(const struct xt_scope *s, struct xt_far_table *t, long long 
     t->n = 0;
     t->step = -1;
     for (unsigned i = 0; i < s->n_seeds && rc == XT_OK; i++)
-        for (long d = (long)s->window + 1; d <= (long)(s->window + XT_CLASSIFY_STEPS); d++)
+        for (long d = (long)s->window + 1; d <= (long)(s->window + XT_CLASSIFY_STEPS) && rc == XT_OK;
+             d++)
             for (long sign = 1; sign >= -1 && rc == XT_OK; sign -= 2) {
                 long long step = now_step + sign * d;
 
@@ -235,8 +236,11 @@ static const struct xt_far_table *far_table_for(struct xt_otp_cache *c, const st
 {
     if (c == NULL)
         return NULL;
-    if (c->far == NULL && (c->far = calloc(1, sizeof(*c->far))) == NULL)
-        return NULL;
+    if (c->far == NULL) {
+        if ((c->far = calloc(1, sizeof(*c->far))) == NULL)
+            return NULL;
+        c->far->step = -1;
+    }
     if ((c->far->step != now_step || c->far->window != s->window) &&
         far_fill(s, c->far, now_step) != XT_OK)
         return NULL;
