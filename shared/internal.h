@@ -103,8 +103,9 @@ int xt_hmac_sha256(const struct xt_hmac *h, EVP_MD_CTX *scratch, const void *par
  * per step, so it can afford 120 steps (an hour at the default interval:
  * a time-zone bug shows as such); a one-shot check (the PAM module,
  * `xtoken verify`) computes each OTP it compares, so it looks 4 steps
- * (2 minutes) far: at most 8 OTPs per seed, whatever the token (with 8
- * seeds about as much as the rest of a PAM round trip). */
+ * (2 minutes: a clock 2 minutes off is still named) far: at most 8 OTPs
+ * per seed, whatever the token (~30 us with 8 seeds, where a PAM round
+ * trip refusing a bad signature costs ~20 us). */
 #define XT_CLASSIFY_STEPS         120
 #define XT_CLASSIFY_STEPS_ONESHOT 4
 
