@@ -565,6 +565,22 @@ static double bench_python_verify(const struct options *o, const xt_config *cfg,
 
 /* ---- PAM round trips ---------------------------------------------------- */
 
+/* A new directory `name` in tmp_dir for PAM service files; its path. */
+static char *new_confdir(const char *name)
+{
+    char *dir = path_join(tmp_dir, name);
+    if (mkdir(dir, 0700) != 0)
+        die(2, "%s: %s", dir, strerror(errno));
+    return dir;
+}
+
+static void write_service(const char *confdir, const char *service, const char *text)
+{
+    char *path = path_join(confdir, service);
+    write_file(path, 0644, text);
+    free(path);
+}
+
 struct pam_rates {
     double xtoken, permit;
 };
@@ -573,19 +589,15 @@ static struct pam_rates bench_pam(const struct options *o, const xt_config *cfg,
                                   const char *conf_path, const struct sizes *sz)
 {
     double xt[9] = {0}, permit[9] = {0};
-    char *confdir = path_join(tmp_dir, "pam.d");
+    char *confdir = new_confdir("pam.d");
     char *module = path_join(o->build_dir, "pam_xtoken.so");
     char *loop = path_join(o->build_dir, "bench/pam_loop");
-    char service[1024], svc_path[1024], count[32], user[] = BENCH_JID;
+    char service[1024], count[32], user[] = BENCH_JID;
     char svc_xt[] = "xtbench-xtoken", svc_permit[] = "xtbench-permit";
-    if (mkdir(confdir, 0700) != 0)
-        die(2, "%s: %s", confdir, strerror(errno));
     snprintf(service, sizeof(service), "auth required %s conf=%s users=any\n", module,
              conf_path);
-    snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_xt);
-    write_file(svc_path, 0644, service);
-    snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_permit);
-    write_file(svc_path, 0644, "auth required pam_permit.so\n");
+    write_service(confdir, svc_xt, service);
+    write_service(confdir, svc_permit, "auth required pam_permit.so\n");
     snprintf(count, sizeof(count), "%zu", sz->pam_n);
     for (int r = 0; r < sz->rounds; r++) {
         /* Fresh tokens each round: the module's replay store is on. */
@@ -616,19 +628,16 @@ static struct pam_refusals bench_pam_refusals(const struct options *o, const cha
                                               const struct sizes *sz)
 {
     double bad[9] = {0}, ancient[9] = {0};
-    char *confdir = path_join(tmp_dir, "pam-refuse.d");
+    char *confdir = new_confdir("pam-refuse.d");
     char *module = path_join(o->build_dir, "pam_xtoken.so");
     char *loop = path_join(o->build_dir, "bench/pam_loop");
-    char service[1024], svc_path[1024], count[32], user[] = BENCH_JID, svc[] = "xtbench-refuse",
-                                                          refused[] = "refused";
+    char service[1024], count[32], user[] = BENCH_JID, svc[] = "xtbench-refuse",
+                                   refused[] = "refused";
     xt_config *cfg = load_config(conf);
     char tokens[2][TOKEN_SLOT];
     time_t now = time(NULL);
-    if (mkdir(confdir, 0700) != 0)
-        die(2, "%s: %s", confdir, strerror(errno));
     snprintf(service, sizeof(service), "auth required %s conf=%s\n", module, conf);
-    snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc);
-    write_file(svc_path, 0644, service);
+    write_service(confdir, svc, service);
     if (xt_issue(cfg, BENCH_JID, now, tokens[0], TOKEN_SLOT) != XT_OK ||
         xt_issue(cfg, BENCH_JID, now - 7200, tokens[1], TOKEN_SLOT) != XT_OK)
         die(2, "xt_issue failed");
@@ -998,7 +1007,7 @@ static struct redis_rates bench_redis(const struct options *o, const xt_config *
     char *conf, *xtoken = path_join(o->build_dir, "xtoken"), *confdir;
     char *module = path_join(o->build_dir, "pam_xtoken.so"), *loop;
     char sub[] = "extauth", conf_opt[] = "--config", count[32], user[] = BENCH_JID;
-    char svc_redis[] = "xtbench-redis", svc_permit[] = "xtbench-permit2", line[1024], path[1024];
+    char svc_redis[] = "xtbench-redis", svc_permit[] = "xtbench-permit2", line[1024];
     xt_config *cfg_redis;
     start_redis(&rs);
     conf = write_redis_config("redis.conf", &rs);
@@ -1021,15 +1030,11 @@ static struct redis_rates bench_redis(const struct options *o, const xt_config *
         free(pool);
     }
     /* PAM: a connection per authentication, against pam_permit.so */
-    confdir = path_join(tmp_dir, "pam-redis.d");
+    confdir = new_confdir("pam-redis.d");
     loop = path_join(o->build_dir, "bench/pam_loop");
-    if (mkdir(confdir, 0700) != 0)
-        die(2, "%s: %s", confdir, strerror(errno));
     snprintf(line, sizeof(line), "auth required %s conf=%s users=any\n", module, conf);
-    snprintf(path, sizeof(path), "%s/%s", confdir, svc_redis);
-    write_file(path, 0644, line);
-    snprintf(path, sizeof(path), "%s/%s", confdir, svc_permit);
-    write_file(path, 0644, "auth required pam_permit.so\n");
+    write_service(confdir, svc_redis, line);
+    write_service(confdir, svc_permit, "auth required pam_permit.so\n");
     snprintf(count, sizeof(count), "%zu", sz->redis_pam_n);
     for (int r = 0; r < sz->rounds; r++) {
         char *pool = mint_pool(cfg, sz->redis_pam_n);

@@ -208,9 +208,8 @@ expect "auth=PAM_USER_UNKNOWN prompts=0" "malformed user" -t "$good" jid "al ice
 # service), so every bare name is alice@example.org: example.org's token
 # logs in alice on either host, other.org's own token never works. This is
 # the setup pam_xtoken(8) forbids; the test pins down what it does. ---
-ex_tok=$(mint alice@example.org)
 expect "auth=PAM_SUCCESS acct=PAM_SUCCESS prompts=1" "one service, two hosts: example.org's token" \
-    -t "$ex_tok" two-shared alice auth acct
+    -t "$(mint alice@example.org)" two-shared alice auth acct
 expect "auth=PAM_AUTH_ERR prompts=1" "one service, two hosts: other.org's token" \
     -t "$(mint_other alice@other.org)" two-shared alice auth
 # the fixes. The JID as PAM_USER (pam_userinfotype: jid, saslauthd -r), one
