@@ -129,7 +129,7 @@ static int far_fill(const struct xt_scope *s, struct xt_far_table *t, long long 
     t->n = 0;
     t->step = -1;
     for (unsigned i = 0; i < s->n_seeds && rc == XT_OK; i++)
-        for (long d = (long)s->window + 1; d <= (long)(s->window + XT_CLASSIFY_STEPS) && rc == XT_OK;
+        for (long d = (long)s->window + 1; d <= (long)s->window + XT_CLASSIFY_STEPS && rc == XT_OK;
              d++)
             for (long sign = 1; sign >= -1 && rc == XT_OK; sign -= 2) {
                 long long step = now_step + sign * d;
@@ -175,7 +175,7 @@ static long far_lookup(const struct xt_far_table *t, const char *otp, unsigned d
  * up to 2 x XT_CLASSIFY_STEPS_ONESHOT OTPs per seed. */
 static long far_search(const struct xt_scope *s, const char *otp, long long now_step, int *rc)
 {
-    for (long d = (long)s->window + 1; d <= (long)(s->window + XT_CLASSIFY_STEPS_ONESHOT); d++) {
+    for (long d = (long)s->window + 1; d <= (long)s->window + XT_CLASSIFY_STEPS_ONESHOT; d++) {
         int later = otp_matches(s, otp, now_step + d);
         int earlier = otp_matches(s, otp, now_step - d);
 
