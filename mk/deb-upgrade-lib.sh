@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the names are used by the scripts that source this
 # What both upgrade tests (deb-upgrade-test.sh, deb-upgrade-replay-test.sh)
 # start with: their arguments, the packages' names and paths, messages
 # prefixed with the test's NAME, the checks before anything is installed,
