@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/read.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <signal.h>

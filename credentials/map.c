@@ -8,6 +8,7 @@
 
 #include "credentials.h"
 #include "internal.h" /* xt_seterr */
+#include "xtoken.h"
 
 #define GROUPS_MAX 4096 /* supplementary groups looked at per user */
 

@@ -5,12 +5,14 @@
  * memfd through extauth_serve(). Invariant checked: nothing but whole
  * replies ever reaches the output. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "extauth.h"
+#include "xtoken.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

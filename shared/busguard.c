@@ -16,10 +16,12 @@
  * the PAM module and the Lua binding are linked -z nodelete.
  */
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stddef.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 static struct sigaction previous_action;
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;

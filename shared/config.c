@@ -1,7 +1,6 @@
 /* The config file: `key = value` lines, full-line `#` comments, optional
  * [domain] sections that override (key by key) the global scope.
  * Messages name the file and line and never contain a value. */
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +9,8 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "replay_redis.h"
+#include "xtoken.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 #define LINE_MAX_BYTES   1024

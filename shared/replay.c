@@ -102,6 +102,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -117,6 +118,7 @@
 
 #include "internal.h"
 #include "replay_redis.h"
+#include "xtoken.h"
 
 #define STORE_MAGIC              "XTREPLAY"
 #define STORE_MAGIC_LEN          8

@@ -3,8 +3,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 /* How far past the window a genuine token's step is looked for, only to
  * tell "expired" from "not yet valid" in the log: 120 steps is an hour at

@@ -3,12 +3,16 @@
  * replay handle, one scratch digest context, the OTPs of each scope's
  * window computed once per step. Every answer is xt_verify_with()'s. */
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 /* Identity of the config file when it was last (re)loaded: a change of
  * any of these (an edit, a replacement by rename, a chmod/chown) reloads. */

@@ -10,6 +10,7 @@
 
 #include "doctor.h"
 #include "tool.h"
+#include "xtoken.h"
 
 #define FIX_MAX (3 * DOC_PATH_MAX)
 

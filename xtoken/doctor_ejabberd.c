@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "doctor.h"
+#include "xtoken.h"
 
 #define EJABBERD_YML "/etc/ejabberd/ejabberd.yml"
 #define EJABBERD_YML_MAX (1024 * 1024) /* Debian's is 7 KiB */

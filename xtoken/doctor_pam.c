@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "doctor.h"
+#include "xtoken.h"
 
 #ifndef XT_PAM_MODULE_DIR /* set by the build from pkg-config pam */
 #define XT_PAM_MODULE_DIR "/lib/x86_64-linux-gnu/security"

@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "doctor.h"
+#include "xtoken.h"
 
 #define PROSODY_CFG      "/etc/prosody/prosody.cfg.lua"
 #define PROSODY_MODULES  "/usr/lib/prosody/modules"

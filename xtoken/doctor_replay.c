@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "doctor.h"
+#include "xtoken.h"
 
 #define TMPFILES_ENTRY "/usr/lib/tmpfiles.d/libpam-xtoken.conf"
 

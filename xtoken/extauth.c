@@ -2,13 +2,16 @@
  * The framing lives in extauth_proto.c; see extauth.h for the data path. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "extauth.h"
 #include "log.h"
 #include "tool.h"
+#include "xtoken.h"
 
 volatile sig_atomic_t extauth_stop_requested;
 volatile sig_atomic_t extauth_reload_requested;
