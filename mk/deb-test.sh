@@ -22,6 +22,7 @@ PAMD_LOCAL=/etc/pam.d/$SERVICE-local
 DOMAIN=debtest.example
 GROUP=xtoken
 # The servers' real configs, edited by the doctor checks, restored at exit.
+SASL_WANTS=/etc/systemd/system/multi-user.target.wants/saslauthd.service
 SERVER_CONFIGS=(/etc/ejabberd/ejabberd.yml /etc/prosody/prosody.cfg.lua /etc/default/saslauthd)
 
 say() { echo "deb-test: $*"; }
@@ -50,6 +51,7 @@ cleanup() {
         if is_known "$p"; then dpkg --purge "$p" >/dev/null 2>&1 || true; fi
     done
     rm -f /run/pam_xtoken/4242.store
+    if [ -e "$tmp/made-wants-link" ]; then rm -f "$SASL_WANTS"; fi
     if [ -e "$tmp/saved.conf" ]; then mv "$tmp/saved.conf" "$CONF"; fi
     for f in "${SERVER_CONFIGS[@]}"; do
         saved=$tmp/saved.$(echo "$f" | tr / _)
@@ -274,6 +276,15 @@ done
 yml=/etc/ejabberd/ejabberd.yml
 printf '\n# deb-test\nauth_method: [external]\nextauth_program: "/usr/bin/xtoken extauth"\n' >> "$yml"
 sed -i 's/^authentication = .*/authentication = "xtoken"/' /etc/prosody/prosody.cfg.lua
+# saslauthd enabled at boot, as doc/prosody.md does (the doctor judges only an
+# enabled or used saslauthd): START=yes for the init script (Debian 12); for
+# the native unit (Debian 13) what "systemctl enable" makes, without systemd.
+sed -i 's/^#* *START=.*/START=yes/' /etc/default/saslauthd
+for unit in /usr/lib/systemd/system/saslauthd.service /lib/systemd/system/saslauthd.service; do
+    [ -f "$unit" ] || continue
+    [ -e "$SASL_WANTS" ] || { mkdir -p "${SASL_WANTS%/*}" && ln -s "$unit" "$SASL_WANTS" && : > "$tmp/made-wants-link"; }
+    break
+done
 doctor_run() { # WANTED-EXIT: run xtoken doctor on / and show what it says
     local rc=0
     xtoken doctor > "$tmp/doctor.out" 2> "$tmp/doctor.err" || rc=$?

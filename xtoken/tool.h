@@ -8,7 +8,7 @@
 #include "xtoken.h"
 
 #ifndef XTOKEN_VERSION
-#define XTOKEN_VERSION "0.2.0"
+#define XTOKEN_VERSION "0.3.0"
 #endif
 
 /* Exit codes of every subcommand. */
