@@ -189,7 +189,7 @@ static int take_cred_lines(struct cparser *p, char *text, size_t len)
     int in_section = 0, rc = XT_OK;
 
     while (pos < len && rc == XT_OK) {
-        char *nl = memchr(text + pos, '\n', len - pos);
+        const char *nl = memchr(text + pos, '\n', len - pos);
         size_t n = (nl ? (size_t)(nl - text) : len) - pos;
         size_t lead = 0;
 

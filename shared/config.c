@@ -323,7 +323,8 @@ static char *trim(char *s)
 
 static int parse_line(struct parser *p, char *line)
 {
-    char *eq, *key;
+    char *eq;
+    const char *key;
 
     line = trim(line);
     if (*line == '\0' || *line == '#')

@@ -130,7 +130,7 @@ static int yml_load(struct doctor *d, struct doc_out *out, struct yml *y)
     char *text = NULL, why[128];
     size_t len;
     yaml_parser_t parser;
-    int rc = -1;
+    int rc = -1, loaded;
 
     if (doc_read(d, EJABBERD_YML, EJABBERD_YML_MAX, &text, &len) != 0) {
         if (errno == EFBIG)
@@ -156,14 +156,15 @@ static int yml_load(struct doctor *d, struct doc_out *out, struct yml *y)
     }
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &y->doc)) {
+    loaded = yaml_parser_load(&parser, &y->doc);
+    y->top = loaded ? yaml_document_get_root_node(&y->doc) : NULL;
+    if (!loaded) {
         doc_out_finding(out, DOC_FAIL,
                         EJABBERD_YML " line %zu: %s: ejabberd does not start with it either; "
                         "fix: correct the YAML there",
                         parser.problem_mark.line + 1,
                         parser.problem ? parser.problem : "invalid YAML");
-    } else if ((y->top = yaml_document_get_root_node(&y->doc)) == NULL ||
-               y->top->type != YAML_MAPPING_NODE) {
+    } else if (y->top == NULL || y->top->type != YAML_MAPPING_NODE) {
         doc_out_finding(out, DOC_FAIL, EJABBERD_YML " is empty or not a mapping of options; "
                                        "fix: start from Debian's ejabberd.yml");
         yaml_document_delete(&y->doc);
@@ -321,12 +322,19 @@ static void parse_extauth(char **words, int n, struct extauth_cmd *c)
     memset(c, 0, sizeof *c);
     c->program = words[0];
     for (int i = 1; i < n && words[i] != NULL; i++) {
-        const char *v;
-        if ((v = option_value(words, n, &i, "--config")) != NULL)
+        const char *v = option_value(words, n, &i, "--config");
+
+        if (v != NULL) {
             c->config = v;
-        else if ((v = option_value(words, n, &i, "--protocol")) != NULL)
+            continue;
+        }
+        v = option_value(words, n, &i, "--protocol");
+        if (v != NULL) {
             c->protocol = v;
-        else if ((v = option_value(words, n, &i, "--users")) != NULL)
+            continue;
+        }
+        v = option_value(words, n, &i, "--users");
+        if (v != NULL)
             c->users = v;
         else if (words[i] != NULL && strcmp(words[i], "--no-replay") == 0)
             c->no_replay = 1;

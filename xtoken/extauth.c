@@ -265,10 +265,13 @@ int cmd_extauth(int argc, char **argv)
     extauth_ctx_init(&ctx);
     if (rc != EXIT_OK || opts.help)
         goto done;
-    if ((rc = configure(&ctx, &opts)) != EXIT_OK)
+    rc = configure(&ctx, &opts);
+    if (rc != EXIT_OK)
         goto done;
     rc = EXIT_USAGE;
-    if (setup_signals() != EXIT_OK || (out_fd = claim_stdout()) < 0) {
+    if (setup_signals() == EXIT_OK)
+        out_fd = claim_stdout();
+    if (out_fd < 0) {
         tool_error("extauth: cannot set up signals or stdout: %s", strerror(errno));
         goto done;
     }
