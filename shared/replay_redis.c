@@ -1143,7 +1143,7 @@ int xt_replay_open(const xt_config *cfg, xt_replay **replay)
     return rc == XT_OK ? xt_replay_wrap_redis(redis, replay) : rc;
 }
 
-int xt_replay_probe(xt_replay *replay, char *report, size_t reportlen, char *warning,
+int xt_replay_probe(const xt_replay *replay, char *report, size_t reportlen, char *warning,
                     size_t warnlen)
 {
     struct xt_redis *redis = xt_replay_redis(replay);

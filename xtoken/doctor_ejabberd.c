@@ -37,7 +37,7 @@ static const char *scalar(const yaml_node_t *n)
     return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-static yaml_node_t *map_get(struct yml *y, yaml_node_t *map, const char *key)
+static yaml_node_t *map_get(struct yml *y, const yaml_node_t *map, const char *key)
 {
     if (map == NULL || map->type != YAML_MAPPING_NODE)
         return NULL;
@@ -72,7 +72,7 @@ static yaml_node_t *host_opt(struct yml *y, const char *host, const char *key, i
 }
 
 /* Does an auth_method value (a scalar or a list of scalars) name method? */
-static int has_method(struct yml *y, yaml_node_t *n, const char *method)
+static int has_method(struct yml *y, const yaml_node_t *n, const char *method)
 {
     if (scalar(n))
         return strcmp(scalar(n), method) == 0;
@@ -182,7 +182,7 @@ static int yml_load(struct doctor *d, struct doc_out *out, struct yml *y)
  * *in_host says whether host_config set it. */
 static int host_bool(struct yml *y, const char *host, const char *key, int *in_host)
 {
-    yaml_node_t *n = host_opt(y, host, key, in_host);
+    const yaml_node_t *n = host_opt(y, host, key, in_host);
     const char *v = scalar(n);
 
     if (n == NULL)
@@ -224,7 +224,7 @@ static void send_host(struct doc_out *out, struct yml *y, const char *host)
 static void ejabberd_child(struct doctor *d, struct doc_out *out, void *arg)
 {
     struct yml y;
-    yaml_node_t *hosts;
+    const yaml_node_t *hosts;
 
     (void)arg;
     memset(&y, 0, sizeof y);

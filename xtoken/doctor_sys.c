@@ -114,8 +114,8 @@ static FILE *fopen_in_root(const struct doctor *d, const char *path)
 /* The user from root/etc/passwd and root/etc/group. 0; -1 if unknown. */
 static int user_from_files(const struct doctor *d, const char *name, struct doc_user *u)
 {
-    struct passwd *pw;
-    struct group *gr;
+    const struct passwd *pw;
+    const struct group *gr;
     FILE *f = fopen_in_root(d, "/etc/passwd");
     int found = 0;
 
@@ -177,7 +177,7 @@ int doc_user_in_group(const struct doc_user *u, gid_t gid)
 static int group_find(const struct doctor *d, const char *name, gid_t *gid, char *out,
                       size_t outlen)
 {
-    struct group *gr = NULL;
+    const struct group *gr = NULL;
     FILE *f = NULL;
 
     if (d->root[0] == '\0') {
@@ -212,7 +212,7 @@ void doc_group_name(const struct doctor *d, gid_t gid, char *out, size_t outlen)
 /* The name of a user id of the checked system (or its number). */
 static void user_name(const struct doctor *d, uid_t uid, char *out, size_t outlen)
 {
-    struct passwd *pw = NULL;
+    const struct passwd *pw = NULL;
     FILE *f = NULL;
 
     if (d->root[0] == '\0') {
