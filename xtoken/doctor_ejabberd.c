@@ -197,7 +197,7 @@ static int host_bool(struct yml *y, const char *host, const char *key, int *in_h
 /* Send what the checks need of one host: a "host" record. */
 static void send_host(struct doc_out *out, struct yml *y, const char *host)
 {
-    yaml_node_t *methods = host_opt(y, host, "auth_method", NULL);
+    const yaml_node_t *methods = host_opt(y, host, "auth_method", NULL);
     const char *prog = scalar(host_opt(y, host, "extauth_program", NULL));
     const char *service = scalar(host_opt(y, host, "pam_service", NULL));
     const char *infotype = scalar(host_opt(y, host, "pam_userinfotype", NULL));
