@@ -81,7 +81,11 @@ analyze-cppcheck: $(BUILD)/gen/doctor_prosody_lua.h
 # One file per clang-tidy process: clang-tidy 14 carries analyzer state from
 # one file to the next within a run (a false "uninitialized va_list" in the
 # second file's va_start functions).
+# A .clang-tidy that clang-tidy cannot parse is reported on stderr and then
+# ignored (exit 0, default checks): refuse that first.
 analyze-clang-tidy: $(BUILD)/gen/doctor_prosody_lua.h
+	@err=$$(clang-tidy --dump-config 2>&1 >/dev/null); \
+	  if [ -n "$$err" ]; then echo "analyze: clang-tidy cannot read .clang-tidy: $$err" >&2; exit 1; fi
 	printf '%s\n' $(ANALYZE_SRCS) | xargs -P 2 -I{} clang-tidy --quiet {} -- $(ANALYZE_FLAGS)
 	@echo "analyze: clang-tidy clean on $(words $(ANALYZE_SRCS)) files"
 
