@@ -55,6 +55,7 @@ cleanup() {
     done
     rm -f /run/pam_xtoken/4242.store
     if [ -e "$tmp/made-wants-link" ]; then rm -f "$SASL_WANTS"; fi
+    if [ -e "$tmp/made-rc-links" ]; then update-rc.d saslauthd disable > /dev/null 2>&1 || true; fi
     if [ -e "$tmp/saved.conf" ]; then mv "$tmp/saved.conf" "$CONF"; fi
     for f in "${SERVER_CONFIGS[@]}"; do
         saved=$tmp/saved.$(echo "$f" | tr / _)
@@ -291,9 +292,17 @@ yml=/etc/ejabberd/ejabberd.yml
 printf '\n# deb-test\nauth_method: [external]\nextauth_program: "/usr/bin/xtoken extauth"\n' >> "$yml"
 sed -i 's/^authentication = .*/authentication = "xtoken"/' /etc/prosody/prosody.cfg.lua
 # saslauthd enabled at boot, as doc/prosody.md does (the doctor judges only an
-# enabled or used saslauthd): START=yes for the init script (Debian 12); for
-# the native unit (Debian 13) what "systemctl enable" makes, without systemd.
-sed -i 's/^#* *START=.*/START=yes/' /etc/default/saslauthd
+# enabled or used saslauthd): START=yes and its boot links for the init
+# script (Debian 12); for the native unit (Debian 13) what "systemctl
+# enable" makes, without systemd.
+if grep -q '^#* *START=' /etc/default/saslauthd; then
+    sed -i 's/^#* *START=.*/START=yes/' /etc/default/saslauthd
+else
+    echo START=yes >> /etc/default/saslauthd # Debian 12's file has no START line
+fi
+if [ -x /etc/init.d/saslauthd ] && ! compgen -G '/etc/rc[2-5].d/S*saslauthd' > /dev/null; then
+    update-rc.d saslauthd enable > /dev/null 2>&1 && : > "$tmp/made-rc-links"
+fi
 for unit in /usr/lib/systemd/system/saslauthd.service /lib/systemd/system/saslauthd.service; do
     [ -f "$unit" ] || continue
     [ -e "$SASL_WANTS" ] || { mkdir -p "${SASL_WANTS%/*}" && ln -s "$unit" "$SASL_WANTS" && : > "$tmp/made-wants-link"; }
