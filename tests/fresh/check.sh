@@ -83,17 +83,20 @@ $(block commands)" ;;
 cd $src
 make check" ;;
     deb)
-        stage deb "cd $src
-tests/install-deps.sh deb deb-test
+        stage deb "$(block setup)
+cd $src
+tests/install-deps.sh build deb deb-test
 make deb-test
 make deb-test-upgrade
 make deb-test-upgrade-replay" ;;
     e2e)
-        stage e2e "cd $src
-tests/install-deps.sh e2e prosody converse web
+        stage e2e "$(block setup)
+cd $src
+tests/install-deps.sh build e2e prosody converse web
 make e2e" ;;
     analyze)
-        stage analyze "cd $src
+        stage analyze "$(block setup)
+cd $src
 tests/install-deps.sh build quality
 make analyze" ;;
     *) say "unknown stage $s"; exit 2 ;;
