@@ -26,7 +26,7 @@
 
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { launchChromium } from './chromium.mjs';
+import { launchChromium, result, waitFor } from './harness.mjs';
 
 const { values: opt } = parseArgs({
     options: {
@@ -71,20 +71,6 @@ function saslVerdict() {
     const sent = [...new Set(wire.mechanisms)];
     const ok = wire.mechanisms.length > 0 && sent.length === 1 && sent[0] === want && wire.legacyAuth === 0;
     return { ok, line: `SASL sent: ${sent.join(',') || 'none'} (${wire.mechanisms.length}x)` };
-}
-
-function result(ok, line) {
-    console.log(`${ok ? 'PASS' : 'FAIL'} ${line}`);
-    return ok ? 0 : 1;
-}
-
-async function waitFor(predicate, ms, step = 200) {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-        if (await predicate()) return true;
-        await new Promise((r) => setTimeout(r, step));
-    }
-    return false;
 }
 
 async function login(page, tamper) {

@@ -25,7 +25,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { launchChromium } from './chromium.mjs';
+import { launchChromium, result, waitFor } from './harness.mjs';
 
 const { values: opt } = parseArgs({
     options: {
@@ -42,20 +42,6 @@ const credentialsPath = `${opt.page}credentials`;
 const aborted = [];
 const answers = []; // { status, jid, password } of every credentials request
 const wire = { mechanisms: [], transports: 0 };
-
-function result(ok, line) {
-    console.log(`${ok ? 'PASS' : 'FAIL'} ${line}`);
-    return ok ? 0 : 1;
-}
-
-async function waitFor(predicate, ms, step = 200) {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-        if (await predicate()) return true;
-        await new Promise((r) => setTimeout(r, step));
-    }
-    return false;
-}
 
 function recordSent(text) {
     for (const m of text.matchAll(/<auth\b[^>]*\bmechanism=["']([^"']*)["']/g)) wire.mechanisms.push(m[1]);
