@@ -1,0 +1,117 @@
+#!/bin/bash
+# make check-guides, inside one pristine root (tests/guides/check.sh makes it
+# and runs this as root there): a machine as a reader of the guides has it,
+# then the guides of one kind of root followed as written (tests/guides/run.sh).
+#   inside.sh build|ejabberd|prosody|cluster
+# The clone of this repository is /root/pam_xtoken; in the server roots its
+# build/deb/ holds the packages the build root made (the README's build).
+#
+# What a chroot needs, and nothing else:
+#   - a /dev of its own with the root's systemd-journald on /dev/log (the
+#     journal the guides read with journalctl), since the host's /dev is
+#     shared and has no syslog;
+#   - systemctl (tests/guides/systemctl in /usr/local/sbin): no systemd runs
+#     in a root, so units are started from their unit files as systemd would;
+#   - apt-get answers yes itself (APT::Get::Assume-Yes) and debconf asks
+#     nothing (DEBIAN_FRONTEND=noninteractive): a reader types "y" and takes
+#     the defaults;
+#   - servers: the server roots run the guides in a network namespace of
+#     their own with only the loopback interface, so the stock services
+#     (ejabberd on every address, epmd, Prosody) and the guides' fixed ports
+#     (5222, 4369, ...) reach nothing outside and collide with nothing.
+#     apt-get install cannot download there: the packages the guides' own
+#     apt-get install lines need are downloaded first (--download-only).
+set -euo pipefail
+kind=${1:?usage: inside.sh build|ejabberd|prosody|cluster}
+src=/root/pam_xtoken
+here=$src/tests/guides
+out=/root/guides-out
+
+# The documents (and sections) each kind of root follows, in order, and the
+# tags that select the blocks meant for it.
+case $kind in
+build) docs=("README.md#install"); tags=build ;;
+ejabberd) docs=(doc/ejabberd.md "README.md#uninstall"); tags=ejabberd ;;
+prosody) docs=(doc/prosody.md "README.md#uninstall"); tags=prosody ;;
+cluster) docs=(); tags=cluster ;;
+*) echo "inside.sh: unknown kind $kind" >&2; exit 2 ;;
+esac
+
+export DEBIAN_FRONTEND=noninteractive
+echo 'APT::Get::Assume-Yes "true";' >/etc/apt/apt.conf.d/90guides-assume-yes
+
+# A /dev of this root's own (the mount namespace is private: root.sh).
+private_dev() {
+    local d=/run/guides-dev n
+    mkdir -p "$d"
+    mount -t tmpfs -o mode=755,nosuid dev "$d"
+    for n in null zero full random urandom tty; do
+        touch "$d/$n"
+        mount --bind "/dev/$n" "$d/$n"
+    done
+    mkdir "$d/pts" "$d/shm"
+    mount --bind /dev/pts "$d/pts"
+    mount -t tmpfs -o mode=1777,nosuid,nodev shm "$d/shm"
+    ln -s pts/ptmx "$d/ptmx"
+    ln -s /proc/self/fd "$d/fd"
+    for n in 0:stdin 1:stdout 2:stderr; do ln -s "/proc/self/fd/${n%%:*}" "$d/${n#*:}"; done
+    mount --move "$d" /dev
+}
+
+# systemd-journald, as systemd-journald.socket and -dev-log.socket give it.
+start_journald() {
+    local i
+    mkdir -p /run/systemd/journal
+    setsid /usr/lib/systemd/systemd-journald </dev/null >/dev/null 2>&1 &
+    for ((i = 0; i < 50; i++)); do
+        [ -S /run/systemd/journal/dev-log ] && break
+        sleep 0.1
+    done
+    [ -S /run/systemd/journal/dev-log ] || { echo "inside.sh: journald did not start" >&2; exit 1; }
+    ln -sf /run/systemd/journal/dev-log /dev/log
+}
+
+# Download what the guides' apt-get install lines will install.
+prefetch() {
+    local spec doc section d line
+    apt-get update -qq
+    d=$(mktemp -d)
+    for spec in "${docs[@]}"; do
+        doc=${spec%%#*}
+        section=
+        [ "$doc" = "$spec" ] || section=${spec#*#}
+        rm -rf "$d"/*
+        awk -v out="$d" -v section="$section" -f "$here/blocks.awk" "$src/$doc"
+        while IFS=$'\t' read -r id _ k _ tag; do
+            [ "$k" = run ] || continue
+            [ -z "$tag" ] || [[ ",$tags," == *",$tag,"* ]] || continue
+            grep -o 'apt-get install [^#;&|]*' "$d/$id.body" || true
+        done <"$d/index"
+    done | while IFS= read -r line; do
+        echo "prefetch: ${line/apt-get install/apt-get install --download-only}"
+        (cd "$src" && eval "${line/apt-get install/apt-get install -qq --download-only}") >/dev/null
+    done
+    rm -rf "$d"
+}
+
+case ${2:-} in
+--offline)
+    # In the root's own network namespace: loopback only, a host name.
+    ip link set lo up
+    hostname xmpp
+    private_dev
+    start_journald
+    install -m 755 "$here/systemctl" /usr/local/sbin/systemctl
+    exec "$here/run.sh" -t "$tags" -H "$here/hooks.sh" -o "$out" "$src" "${docs[@]}" </dev/null
+    ;;
+esac
+
+if [ "$kind" = build ]; then
+    # The build needs the network (apt-get update, the build tools).
+    private_dev
+    start_journald
+    install -m 755 "$here/systemctl" /usr/local/sbin/systemctl
+    exec "$here/run.sh" -t "$tags" -H "$here/hooks.sh" -o "$out" "$src" "${docs[@]}" </dev/null
+fi
+prefetch
+exec unshare --net --uts "$0" "$kind" --offline
