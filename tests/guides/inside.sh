@@ -33,7 +33,7 @@ case $kind in
 build) docs=("README.md#install"); tags=build ;;
 ejabberd) docs=(doc/ejabberd.md "README.md#uninstall"); tags=ejabberd ;;
 prosody) docs=(doc/prosody.md "README.md#uninstall"); tags=prosody ;;
-cluster) docs=(); tags=cluster ;;
+cluster) docs=("README.md#install"); tags=cluster ;;
 *) echo "inside.sh: unknown kind $kind" >&2; exit 2 ;;
 esac
 
@@ -84,7 +84,7 @@ prefetch() {
         awk -v out="$d" -v section="$section" -f "$here/blocks.awk" "$src/$doc"
         while IFS=$'\t' read -r id _ k _ tag; do
             [ "$k" = run ] || continue
-            [ -z "$tag" ] || [[ ",$tags," == *",$tag,"* ]] || continue
+            [ -z "$tag" ] || [[ ",$tag," == *",$tags,"* ]] || continue
             grep -o 'apt-get install [^#;&|]*' "$d/$id.body" || true
         done <"$d/index"
     done | while IFS= read -r line; do
@@ -94,24 +94,54 @@ prefetch() {
     rm -rf "$d"
 }
 
+setup() {
+    private_dev
+    start_journald
+    install -m 755 "$here/systemctl" /usr/local/sbin/systemctl
+    # A server keeps its clock with systemd-timesyncd, which marks the clock
+    # synchronised in this file (xtoken doctor reads it). A root cannot run
+    # it (the clock is the host's, kept by the host): the flag stands in.
+    mkdir -p /run/systemd/timesync
+    touch /run/systemd/timesync/synchronized
+    # What a boot does: the tmpfiles.d directories in the new /run.
+    systemd-tmpfiles --create >/dev/null 2>&1 || true
+}
+
+guides() {
+    "$here/run.sh" -t "$tags" -H "$here/hooks.sh" -o "$out" "$src" "${docs[@]}" </dev/null
+}
+
 case ${2:-} in
 --offline)
     # In the root's own network namespace: loopback only, a host name.
     ip link set lo up
     hostname xmpp
-    private_dev
-    start_journald
-    install -m 755 "$here/systemctl" /usr/local/sbin/systemctl
-    exec "$here/run.sh" -t "$tags" -H "$here/hooks.sh" -o "$out" "$src" "${docs[@]}" </dev/null
+    setup
+    guides
+    exit
     ;;
 esac
 
-if [ "$kind" = build ]; then
-    # The build needs the network (apt-get update, the build tools).
-    private_dev
-    start_journald
-    install -m 755 "$here/systemctl" /usr/local/sbin/systemctl
-    exec "$here/run.sh" -t "$tags" -H "$here/hooks.sh" -o "$out" "$src" "${docs[@]}" </dev/null
-fi
-prefetch
-exec unshare --net --uts "$0" "$kind" --offline
+case $kind in
+build)
+    # The build needs the network (the build tools).
+    setup
+    guides
+    ;;
+cluster)
+    # README, Install (the packages, networked), then doc/clusters.md as its
+    # own runner follows it: Redis from its init script on 127.0.0.1 and a
+    # free port (it picks one with /usr/bin/python3).
+    setup
+    docs=("README.md#install")
+    guides
+    runner=$src/tests/cluster/guide.sh
+    [ -x "$runner" ] || { echo "inside.sh: $runner is missing: doc/clusters.md has no runner" >&2; exit 1; }
+    apt-get install -qq python3 >/dev/null
+    "$runner" /usr/bin/xtoken </dev/null
+    ;;
+*)
+    prefetch
+    exec unshare --net --uts "$0" "$kind" --offline
+    ;;
+esac

@@ -90,10 +90,13 @@ gen_block() {
     esac
 }
 
+# A block with if=A,B runs where -t names A or B.
 has_tag() {
-    local t
+    local t u
     [ -n "$1" ] || return 0
-    for t in ${tags//,/ }; do [ "$t" = "$1" ] && return 0; done
+    for t in ${1//,/ }; do
+        for u in ${tags//,/ }; do [ "$t" = "$u" ] && return 0; done
+    done
     return 1
 }
 
