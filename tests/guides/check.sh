@@ -99,7 +99,7 @@ for r in "$@"; do
         # The README's setup line first: the clone came from outside, as
         # in make check-fresh (a new cloud image has no git yet).
         printf '%s\n' "set -ex" "$(block setup)" >"$dir/root/guides-setup.sh"
-        run_root build bash /root/guides-setup.sh &&
+        run_root build-setup bash /root/guides-setup.sh &&
             run_root build "$src/tests/guides/inside.sh" build &&
             { mkdir -p "$debs" && cp "$dir$src"/build/deb/*.deb "$debs"/; }
         ;;

@@ -59,10 +59,12 @@ private_dev() {
 }
 
 # systemd-journald, as systemd-journald.socket and -dev-log.socket give it.
+journald=
 start_journald() {
     local i
     mkdir -p /run/systemd/journal
     setsid /usr/lib/systemd/systemd-journald </dev/null >/dev/null 2>&1 &
+    journald=$!
     for ((i = 0; i < 50; i++)); do
         [ -S /run/systemd/journal/dev-log ] && break
         sleep 0.1
@@ -94,7 +96,20 @@ prefetch() {
     rm -rf "$d"
 }
 
+# At the end, as a shutdown would: the units the guides left running, then
+# the journal, each by its pid.
+shutdown() {
+    local f
+    for f in /run/guides-systemctl/*.pid; do
+        [ -f "$f" ] || continue
+        f=${f##*/}
+        systemctl stop "${f%.pid}" || true
+    done
+    [ -z "$journald" ] || kill -TERM "$journald" 2>/dev/null || true
+}
+
 setup() {
+    trap shutdown EXIT
     private_dev
     start_journald
     install -m 755 "$here/systemctl" /usr/local/sbin/systemctl
