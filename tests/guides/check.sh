@@ -21,7 +21,9 @@
 # runs the marked blocks (tests/guides/blocks.awk). Then every marked block
 # of README.md and doc/*.md must have run in one of the roots.
 # Output: build/guides/SUITE.log (everything), build/guides/SUITE/ROOT/
-# (the generated script, captures; samples.patch when samples differ).
+# (the generated script, captures; samples.patch when samples differ),
+# build/guides/SUITE-debs/ (the build root's packages: a later run of
+# server roots alone uses them).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/tests/guides
@@ -32,7 +34,6 @@ shift
 all_roots="build ejabberd prosody cluster"
 
 out=$top/build/guides/$suite
-rm -rf "$out"
 mkdir -p "$out"
 log=$top/build/guides/$suite.log
 : >"$log"
@@ -63,6 +64,7 @@ run_root() {
     local name=$1 start status
     shift
     start=$(date +%s)
+    rm -rf "${out:?}/$name"
     "$fresh/root.sh" run "$dir" "$@" >>"$log" 2>&1
     status=$?
     mkdir -p "$out/$name"
@@ -86,7 +88,8 @@ drop_root() {
 block() { "$fresh/readme-block.sh" "$top/README.md" "$1" || exit 1; }
 
 start=$(date +%s)
-debs=$out/debs
+# The build root's packages, kept for later runs of single server roots.
+debs=$top/build/guides/$suite-debs
 for r in "$@"; do
     case " $all_roots " in *" $r "*) ;; *) say "unknown root $r"; exit 2 ;; esac
     if [ "$r" != build ] && ! compgen -G "$debs/libpam-xtoken_*.deb" >/dev/null; then
@@ -101,7 +104,7 @@ for r in "$@"; do
         printf '%s\n' "set -ex" "$(block setup)" >"$dir/root/guides-setup.sh"
         run_root build-setup bash /root/guides-setup.sh &&
             run_root build "$src/tests/guides/inside.sh" build &&
-            { mkdir -p "$debs" && cp "$dir$src"/build/deb/*.deb "$debs"/; }
+            { rm -rf "$debs" && mkdir -p "$debs" && cp "$dir$src"/build/deb/*.deb "$debs"/; }
         ;;
     cluster)
         mkdir -p "$dir$src/build/deb"
