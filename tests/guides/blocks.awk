@@ -14,7 +14,7 @@
 #
 #   awk -v out=DIR [-v section=ANCHOR] -f blocks.awk FILE
 # writes DIR/NNN.body (the block) and one line per block to DIR/index:
-#   NNN<TAB>LINE<TAB>KIND<TAB>ARG<TAB>TAG
+#   NNN|LINE|KIND|ARG|TAG
 # (LINE: the line of the opening fence in FILE: the block's first line is
 # LINE + 1). With section, only the blocks under the
 # heading whose GitHub anchor is ANCHOR, up to the next heading of the same
@@ -58,7 +58,7 @@ inside {
         keep = in_section
         printf "" > body
         if (keep)
-            printf "%s\t%d\t%s\t%s\t%s\n", id, FNR, mkind, marg, mtag > (out "/index")
+            printf "%s|%d|%s|%s|%s\n", id, FNR, mkind, marg, mtag > (out "/index")
         pending = 0
     } else {
         keep = 0

@@ -127,7 +127,7 @@ if [ -z "$failed" ] && [ "$*" = "$all_roots" ]; then
     for doc in README.md doc/*.md; do
         mkdir -p "$tmp/$doc"
         awk -v out="$tmp/$doc" -f "$here/blocks.awk" "$top/$doc" || exit 1
-        awk -F'\t' -v doc="$doc" 'NF { print doc ":" $2 + 1 }' "$tmp/$doc/index"
+        awk -F'|' -v doc="$doc" 'NF { print doc ":" $2 + 1 }' "$tmp/$doc/index"
     done | sort >"$tmp/all"
     cat "$out"/*/ran 2>/dev/null | awk '{ print $1 }' | sort -u >"$tmp/ran"
     missed=$(comm -23 "$tmp/all" "$tmp/ran")

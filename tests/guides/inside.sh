@@ -84,7 +84,7 @@ prefetch() {
         [ "$doc" = "$spec" ] || section=${spec#*#}
         rm -rf "$d"/*
         awk -v out="$d" -v section="$section" -f "$here/blocks.awk" "$src/$doc"
-        while IFS=$'\t' read -r id _ k _ tag; do
+        while IFS='|' read -r id _ k _ tag; do
             [ "$k" = run ] || continue
             [ -z "$tag" ] || [[ ",$tag," == *",$tags,"* ]] || continue
             grep -o 'apt-get install [^#;&|]*' "$d/$id.body" || true
@@ -113,11 +113,6 @@ setup() {
     private_dev
     start_journald
     install -m 755 "$here/systemctl" /usr/local/sbin/systemctl
-    # A server keeps its clock with systemd-timesyncd, which marks the clock
-    # synchronised in this file (xtoken doctor reads it). A root cannot run
-    # it (the clock is the host's, kept by the host): the flag stands in.
-    mkdir -p /run/systemd/timesync
-    touch /run/systemd/timesync/synchronized
     # What a boot does: the tmpfiles.d directories in the new /run.
     systemd-tmpfiles --create >/dev/null 2>&1 || true
 }

@@ -117,7 +117,7 @@ for spec in "$@"; do
     mkdir -p "$bdir"
     awk -v out="$bdir" -v section="$section" -f "$here/blocks.awk" "$dir/$doc" || exit 2
     [ -s "$bdir/index" ] || { echo "run.sh: no marked block in $spec" >&2; exit 2; }
-    while IFS=$'\t' read -r id line kind arg tag; do
+    while IFS='|' read -r id line kind arg tag; do
         has_tag "$tag" || continue
         gen_block "$doc" "$id" "$line" "$kind" "$arg" "$bdir/$id.body" >>"$script" || exit 2
     done <"$bdir/index"
