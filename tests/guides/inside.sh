@@ -106,6 +106,9 @@ shutdown() {
         systemctl stop "${f%.pid}" || true
     done
     [ -z "$journald" ] || kill -TERM "$journald" 2>/dev/null || true
+    # for a post-mortem (check.sh copies $out out of the root)
+    cp /run/guides-systemctl/log "$out/systemctl.log" 2>/dev/null || true
+    journalctl --no-pager >"$out/journal.txt" 2>/dev/null || true
 }
 
 setup() {
