@@ -109,6 +109,8 @@ shutdown() {
     # for a post-mortem (check.sh copies $out out of the root)
     cp /run/guides-systemctl/log "$out/systemctl.log" 2>/dev/null || true
     journalctl --no-pager >"$out/journal.txt" 2>/dev/null || true
+    mkdir -p "$out/log"
+    cp -a /var/log/ejabberd /var/log/prosody "$out/log/" 2>/dev/null || true
 }
 
 setup() {
