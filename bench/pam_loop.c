@@ -4,11 +4,12 @@
  * saslauthd) that does not carry OpenSSL itself, so the module's own
  * dependencies are part of what is measured.
  *
- *   pam_loop CONFDIR SERVICE USER TOKENFILE COUNT
+ *   pam_loop CONFDIR SERVICE USER TOKENFILE COUNT [refused]
  *
  * Prints "<count> <CPU seconds> <wall seconds>" on stdout (wall clock for a
  * module that waits on a server, e.g. the replay store on Redis); exit 0
- * only if every round trip returned PAM_SUCCESS. */
+ * only if every round trip returned PAM_SUCCESS, or with `refused`
+ * PAM_AUTH_ERR (what refusals cost). */
 #include <security/pam_appl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,10 +76,11 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: pam_loop CONFDIR SERVICE USER TOKENFILE COUNT\n");
+    if (argc != 6 && !(argc == 7 && strcmp(argv[6], "refused") == 0)) {
+        fprintf(stderr, "usage: pam_loop CONFDIR SERVICE USER TOKENFILE COUNT [refused]\n");
         return 2;
     }
+    int expect = argc == 7 ? PAM_AUTH_ERR : PAM_SUCCESS;
     size_t want = strtoul(argv[5], NULL, 10), have = 0, failures = 0;
     char **tokens = read_tokens(argv[4], want, &have);
     if (tokens == NULL || have == 0) {
@@ -97,7 +99,7 @@ int main(int argc, char **argv)
         int rc = pam_start_confdir(argv[2], argv[3], &conv, argv[1], &pamh);
         if (rc == PAM_SUCCESS)
             rc = pam_authenticate(pamh, PAM_SILENT);
-        if (rc != PAM_SUCCESS && failures++ == 0)
+        if (rc != expect && failures++ == 0)
             fprintf(stderr, "pam_loop: round trip %zu: %s\n", i, pam_strerror(pamh, rc));
         if (pamh != NULL)
             pam_end(pamh, rc);

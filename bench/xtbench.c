@@ -64,6 +64,7 @@ struct sizes {
     int rounds;
     size_t redis_n, redis_pam_n;
     size_t replay_warm; /* uses of a new store before the handle's timed ones */
+    size_t refusal_slow_n; /* one-shot refusals of old tokens (each a search) */
 };
 
 struct figure {
@@ -74,7 +75,7 @@ struct figure {
     int met;            /* 1 met, 0 missed, -1 no target */
 };
 
-#define MAX_FIGURES 48
+#define MAX_FIGURES 64
 static struct figure figures[MAX_FIGURES];
 static size_t n_figures;
 static char tmp_dir[] = "/tmp/xtbench.XXXXXX";
@@ -374,6 +375,99 @@ static struct handle_rates bench_handle(const char *conf_off, const struct sizes
                                  median(warm, sz->rounds)};
 }
 
+/* ---- what a refusal costs ------------------------------------------------ */
+
+/* Seven more seeds after the bench seed: with 8 (the most a scope takes) a
+ * refusal has the most OTPs it could look at. Test values, never real. */
+static const char *const extra_seeds[] = {
+    "MFRGGZDFMZTWQ2LKNNWG23TPOA", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", "ONSWG4TFOQQGC3TEEBXW4ZJAONSWG4TF",
+    "NBSWY3DPFQQHO33SNRSCCNBSWY3DPFQQ", "MZXW6YTBOIXGO2LUNBVWKMZXW6YTBOIX",
+    "KRUGKIDROVUWG2ZAMJZG653OEBTG66BA"};
+
+static char *write_config_8_seeds(const char *name)
+{
+    char text[1024];
+    size_t off = (size_t)snprintf(text, sizeof(text),
+                                  "# xtbench throwaway config, 8 seeds\notp_seed = %s\n"
+                                  "token_secret = %s\nwindow = 1\nreplay = off\n",
+                                  BENCH_SEED, BENCH_SECRET);
+    for (size_t i = 0; i < sizeof(extra_seeds) / sizeof(extra_seeds[0]); i++)
+        off += (size_t)snprintf(text + off, sizeof(text) - off, "otp_seed = %s\n", extra_seeds[i]);
+    char *path = path_join(tmp_dir, name);
+    write_file(path, 0600, text);
+    return path;
+}
+
+/* CPU ns per call of n checks of token at now, through the handle v, or
+ * with xt_verify_detail on cfg (what the PAM module and `xtoken verify` do)
+ * when v is NULL; every answer must be `want`. */
+static double ns_per_check(xt_verifier *v, const xt_config *cfg, const char *token, time_t now,
+                           size_t n, int want)
+{
+    uint64_t start = cpu_ns();
+    for (size_t i = 0; i < n; i++) {
+        int rc = v != NULL ? xt_verifier_verify(v, BENCH_JID, token, strlen(token), now, NULL)
+                           : xt_verify_detail(cfg, NULL, BENCH_JID, token, strlen(token), now, NULL);
+        if (rc != want)
+            die(1, "refusal bench: %s, want %s", xt_strerror(rc), xt_strerror(want));
+    }
+    return (double)(cpu_ns() - start) / (double)n;
+}
+
+/* Costs of one check, in ns: a valid token, and the refusals of a token
+ * with a bad signature, of a correctly signed one 2 min old (expired: its
+ * step is found and named) and of one 2 h old (past every classified
+ * range: the one-shot check's whole search, the worst case). */
+struct refusal_costs {
+    double ok, bad, expired, ancient;
+};
+
+static struct refusal_costs time_refusals(xt_verifier *v, const xt_config *cfg, time_t now,
+                                          size_t n_fast, size_t n_slow)
+{
+    char ok[TOKEN_SLOT], bad[TOKEN_SLOT], expired[TOKEN_SLOT], ancient[TOKEN_SLOT];
+    struct refusal_costs c;
+    if (xt_issue(cfg, BENCH_JID, now, ok, sizeof(ok)) != XT_OK ||
+        xt_issue(cfg, BENCH_JID, now, bad, sizeof(bad)) != XT_OK ||
+        xt_issue(cfg, BENCH_JID, now - 120, expired, sizeof(expired)) != XT_OK ||
+        xt_issue(cfg, BENCH_JID, now - 7200, ancient, sizeof(ancient)) != XT_OK)
+        die(2, "xt_issue failed");
+    bad[60] = bad[60] == 'A' ? 'B' : 'A';
+    /* warm: a handle makes its tables at the first refusal of a step */
+    ns_per_check(v, cfg, expired, now, 1, XT_EXPIRED);
+    c.ok = ns_per_check(v, cfg, ok, now, n_fast, XT_OK);
+    c.bad = ns_per_check(v, cfg, bad, now, n_fast, XT_BAD_SIGNATURE);
+    c.expired = ns_per_check(v, cfg, expired, now, v ? n_fast : n_slow, XT_EXPIRED);
+    c.ancient = ns_per_check(v, cfg, ancient, now, v ? n_fast : n_slow, XT_BAD_OTP);
+    return c;
+}
+
+/* The handle's (extauth, the Lua binding) and the one-shot path's (PAM,
+ * `xtoken verify`) costs side by side, median of the rounds, all checks of
+ * a round at one `now` (no step change within it). */
+static void bench_refusals(const char *conf, const struct sizes *sz, struct refusal_costs *handle,
+                           struct refusal_costs *oneshot)
+{
+    double h[4][9] = {{0}}, o[4][9] = {{0}};
+    xt_config *cfg = load_config(conf);
+    xt_verifier *v = handle_of(conf);
+    for (int r = 0; r < sz->rounds; r++) {
+        wait_for_step_room(10);
+        time_t now = time(NULL);
+        struct refusal_costs a = time_refusals(v, cfg, now, sz->verify_n / 5, 0);
+        struct refusal_costs b = time_refusals(NULL, cfg, now, sz->verify_n / 50, sz->refusal_slow_n);
+        h[0][r] = a.ok, h[1][r] = a.bad, h[2][r] = a.expired, h[3][r] = a.ancient;
+        o[0][r] = b.ok, o[1][r] = b.bad, o[2][r] = b.expired, o[3][r] = b.ancient;
+    }
+    *handle = (struct refusal_costs){median(h[0], sz->rounds), median(h[1], sz->rounds),
+                                     median(h[2], sz->rounds), median(h[3], sz->rounds)};
+    *oneshot = (struct refusal_costs){median(o[0], sz->rounds), median(o[1], sz->rounds),
+                                      median(o[2], sz->rounds), median(o[3], sz->rounds)};
+    xt_verifier_free(v);
+    xt_config_free(cfg);
+}
+
 /* The reference: HMAC-SHA256 of a token-sized message through a keyed
  * EVP_MAC context re-initialised per call, nothing else. */
 static double bench_hmac_limit(const struct sizes *sz)
@@ -471,6 +565,22 @@ static double bench_python_verify(const struct options *o, const xt_config *cfg,
 
 /* ---- PAM round trips ---------------------------------------------------- */
 
+/* A new directory `name` in tmp_dir for PAM service files; its path. */
+static char *new_confdir(const char *name)
+{
+    char *dir = path_join(tmp_dir, name);
+    if (mkdir(dir, 0700) != 0)
+        die(2, "%s: %s", dir, strerror(errno));
+    return dir;
+}
+
+static void write_service(const char *confdir, const char *service, const char *text)
+{
+    char *path = path_join(confdir, service);
+    write_file(path, 0644, text);
+    free(path);
+}
+
 struct pam_rates {
     double xtoken, permit;
 };
@@ -479,19 +589,15 @@ static struct pam_rates bench_pam(const struct options *o, const xt_config *cfg,
                                   const char *conf_path, const struct sizes *sz)
 {
     double xt[9] = {0}, permit[9] = {0};
-    char *confdir = path_join(tmp_dir, "pam.d");
+    char *confdir = new_confdir("pam.d");
     char *module = path_join(o->build_dir, "pam_xtoken.so");
     char *loop = path_join(o->build_dir, "bench/pam_loop");
-    char service[1024], svc_path[1024], count[32], user[] = BENCH_JID;
+    char service[1024], count[32], user[] = BENCH_JID;
     char svc_xt[] = "xtbench-xtoken", svc_permit[] = "xtbench-permit";
-    if (mkdir(confdir, 0700) != 0)
-        die(2, "%s: %s", confdir, strerror(errno));
     snprintf(service, sizeof(service), "auth required %s conf=%s users=any\n", module,
              conf_path);
-    snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_xt);
-    write_file(svc_path, 0644, service);
-    snprintf(svc_path, sizeof(svc_path), "%s/%s", confdir, svc_permit);
-    write_file(svc_path, 0644, "auth required pam_permit.so\n");
+    write_service(confdir, svc_xt, service);
+    write_service(confdir, svc_permit, "auth required pam_permit.so\n");
     snprintf(count, sizeof(count), "%zu", sz->pam_n);
     for (int r = 0; r < sz->rounds; r++) {
         /* Fresh tokens each round: the module's replay store is on. */
@@ -505,6 +611,50 @@ static struct pam_rates bench_pam(const struct options *o, const xt_config *cfg,
         free(file);
     }
     struct pam_rates rates = {median(xt, sz->rounds), median(permit, sz->rounds)};
+    free(confdir);
+    free(module);
+    free(loop);
+    return rates;
+}
+
+/* PAM round trips per CPU second refusing, with the 8-seed config at
+ * conf, a token with a bad signature (bad) and a correctly signed one 2 h
+ * old (ancient: the one-shot check's whole search), rounds interleaved. */
+struct pam_refusals {
+    double bad, ancient;
+};
+
+static struct pam_refusals bench_pam_refusals(const struct options *o, const char *conf,
+                                              const struct sizes *sz)
+{
+    double bad[9] = {0}, ancient[9] = {0};
+    char *confdir = new_confdir("pam-refuse.d");
+    char *module = path_join(o->build_dir, "pam_xtoken.so");
+    char *loop = path_join(o->build_dir, "bench/pam_loop");
+    char service[1024], count[32], user[] = BENCH_JID, svc[] = "xtbench-refuse",
+                                   refused[] = "refused";
+    xt_config *cfg = load_config(conf);
+    char tokens[2][TOKEN_SLOT];
+    time_t now = time(NULL);
+    snprintf(service, sizeof(service), "auth required %s conf=%s\n", module, conf);
+    write_service(confdir, svc, service);
+    if (xt_issue(cfg, BENCH_JID, now, tokens[0], TOKEN_SLOT) != XT_OK ||
+        xt_issue(cfg, BENCH_JID, now - 7200, tokens[1], TOKEN_SLOT) != XT_OK)
+        die(2, "xt_issue failed");
+    tokens[0][60] = tokens[0][60] == 'A' ? 'B' : 'A';
+    char *file_bad = write_token_file("pam-bad.tokens", tokens[0], 1);
+    char *file_ancient = write_token_file("pam-ancient.tokens", tokens[1], 1);
+    snprintf(count, sizeof(count), "%zu", sz->pam_n);
+    for (int r = 0; r < sz->rounds; r++) {
+        char *argv_bad[] = {loop, confdir, svc, user, file_bad, count, refused, NULL};
+        char *argv_ancient[] = {loop, confdir, svc, user, file_ancient, count, refused, NULL};
+        bad[r] = run_rate(argv_bad);
+        ancient[r] = run_rate(argv_ancient);
+    }
+    struct pam_refusals rates = {median(bad, sz->rounds), median(ancient, sz->rounds)};
+    xt_config_free(cfg);
+    free(file_bad);
+    free(file_ancient);
     free(confdir);
     free(module);
     free(loop);
@@ -857,7 +1007,7 @@ static struct redis_rates bench_redis(const struct options *o, const xt_config *
     char *conf, *xtoken = path_join(o->build_dir, "xtoken"), *confdir;
     char *module = path_join(o->build_dir, "pam_xtoken.so"), *loop;
     char sub[] = "extauth", conf_opt[] = "--config", count[32], user[] = BENCH_JID;
-    char svc_redis[] = "xtbench-redis", svc_permit[] = "xtbench-permit2", line[1024], path[1024];
+    char svc_redis[] = "xtbench-redis", svc_permit[] = "xtbench-permit2", line[1024];
     xt_config *cfg_redis;
     start_redis(&rs);
     conf = write_redis_config("redis.conf", &rs);
@@ -880,15 +1030,11 @@ static struct redis_rates bench_redis(const struct options *o, const xt_config *
         free(pool);
     }
     /* PAM: a connection per authentication, against pam_permit.so */
-    confdir = path_join(tmp_dir, "pam-redis.d");
+    confdir = new_confdir("pam-redis.d");
     loop = path_join(o->build_dir, "bench/pam_loop");
-    if (mkdir(confdir, 0700) != 0)
-        die(2, "%s: %s", confdir, strerror(errno));
     snprintf(line, sizeof(line), "auth required %s conf=%s users=any\n", module, conf);
-    snprintf(path, sizeof(path), "%s/%s", confdir, svc_redis);
-    write_file(path, 0644, line);
-    snprintf(path, sizeof(path), "%s/%s", confdir, svc_permit);
-    write_file(path, 0644, "auth required pam_permit.so\n");
+    write_service(confdir, svc_redis, line);
+    write_service(confdir, svc_permit, "auth required pam_permit.so\n");
     snprintf(count, sizeof(count), "%zu", sz->redis_pam_n);
     for (int r = 0; r < sz->rounds; r++) {
         char *pool = mint_pool(cfg, sz->redis_pam_n);
@@ -959,8 +1105,9 @@ int main(int argc, char **argv)
                 default_python[] = "/usr/bin/python3";
     struct options o = {default_build, default_scripts, default_python, 0, 0};
     struct sizes full = {1000000, 10000, 50000, 20000, 3000, 100000, 100000, 30000, 1000, 3,
-                         20000, 2000, 30000};
-    struct sizes quick = {50000, 1000, 2000, 1000, 200, 2000, 2000, 1000, 100, 1, 2000, 200, 2000};
+                         20000, 2000, 30000, 300};
+    struct sizes quick = {50000, 1000, 2000, 1000, 200, 2000, 2000, 1000, 100, 1, 2000, 200, 2000,
+                          20};
     parse_args(argc, argv, &o);
     const struct sizes *sz = o.quick ? &quick : &full;
     o.build_dir = absolute(o.build_dir);
@@ -992,6 +1139,21 @@ int main(int argc, char **argv)
     add_figure("handle_replay_per_s", handle.replay_per_s, "1/s", "", -1);
     add_figure("handle_new_store_per_s", handle.warm_per_s, "1/s", "", -1);
     add_figure("handle_replay_overhead_pct", handle_overhead, "%", "<= 20", handle_overhead <= 20);
+    fprintf(stderr, "xtbench: refusals...\n");
+    char *conf_8 = write_config_8_seeds("eight-seeds.conf");
+    struct refusal_costs rh, ro;
+    bench_refusals(conf_8, sz, &rh, &ro);
+    double worst = rh.expired > rh.ancient ? rh.expired : rh.ancient;
+    double worst_oneshot = ro.expired > ro.ancient ? ro.expired : ro.ancient;
+    add_figure("refusal_bad_signature_ns", rh.bad, "ns", "", -1);
+    add_figure("refusal_expired_ns", rh.expired, "ns", "", -1);
+    add_figure("refusal_ancient_ns", rh.ancient, "ns", "", -1);
+    add_figure("refusal_cost_ratio", worst / rh.bad, "x", "<= 3", worst / rh.bad <= 3);
+    add_figure("refusal_vs_verify", worst / rh.ok, "x", "<= 3", worst / rh.ok <= 3);
+    add_figure("oneshot_refusal_bad_signature_ns", ro.bad, "ns", "", -1);
+    add_figure("oneshot_refusal_ancient_ns", ro.ancient, "ns", "", -1);
+    add_figure("oneshot_refusal_cost_ratio", worst_oneshot / ro.bad, "x", "", -1);
+    add_figure("oneshot_refusal_vs_verify", worst_oneshot / ro.ok, "x", "", -1);
     if (o.in_process)
         goto report;
     fprintf(stderr, "xtbench: python verify...\n");
@@ -1009,6 +1171,14 @@ int main(int argc, char **argv)
     add_figure("pam_permit_per_s", pam.permit, "1/s", "", -1);
     add_figure("pam_vs_permit", pam.xtoken / pam.permit, "x", ">= 0.8",
                pam.xtoken / pam.permit >= 0.8);
+    fprintf(stderr, "xtbench: PAM refusals...\n");
+    struct pam_refusals pr = bench_pam_refusals(&o, conf_8, sz);
+    add_figure("pam_refusal_bad_signature_per_s", pr.bad, "1/s", "", -1);
+    add_figure("pam_refusal_ancient_per_s", pr.ancient, "1/s", "", -1);
+    /* 2 x 4 steps x 8 seeds OTPs on top of a round trip: about 3x */
+    add_figure("pam_refusal_cost_ratio", pr.bad / pr.ancient, "x", "<= 4", pr.bad / pr.ancient <= 4);
+    add_figure("pam_refusal_vs_auth", pam.xtoken / pr.ancient, "x", "<= 3",
+               pam.xtoken / pr.ancient <= 3);
     add_figure("extauth_req_per_s", ext.xtoken.req_per_s, "1/s", "", -1);
     add_figure("extauth_p50_us", ext.xtoken.p50_us, "us", "", -1);
     add_figure("extauth_p99_us", ext.xtoken.p99_us, "us", "<= 100", ext.xtoken.p99_us <= 100);
@@ -1041,6 +1211,7 @@ report:
 
     xt_config_free(cfg);
     remove_tree(tmp_dir);
+    free(conf_8);
     free(store_dir);
     free(conf_off);
     free(conf_on);

@@ -1,9 +1,8 @@
 /* libFuzzer target: `xtoken extauth`'s framing and request parser, fed a
- * byte stream exactly as ejabberd (or Prosody's mod_auth_external) would
- * write it. The first input byte picks the protocol (even: ejabberd's
- * 2-byte length frames, odd: lines); the rest is the stream, served from a
- * memfd through extauth_serve(). Invariant checked: nothing but whole
- * replies ever reaches the output. */
+ * byte stream exactly as ejabberd would write it (2-byte length frames),
+ * served from a memfd through extauth_serve(). Invariant checked: nothing
+ * but whole replies ever reaches the output, and never more replies than
+ * the input holds frames. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,20 +31,21 @@ static int write_all(int fd, const uint8_t *data, size_t size)
     return 0;
 }
 
-/* Every reply is 00 02 00 0N (ejabberd) or "N\n" (line), N in {0, 1}. */
-static void check_replies(int fd, enum extauth_protocol protocol)
+/* Every reply is 00 02 00 0N, N in {0, 1}, one per whole frame of the
+ * input at most: a request is never answered twice. */
+static void check_replies(int fd, const uint8_t *data, size_t size)
 {
     off_t len = lseek(fd, 0, SEEK_END);
-    size_t unit = protocol == EXTAUTH_LINE ? 2 : 4;
+    size_t frames = 0;
     uint8_t reply[4];
-    if (len < 0 || (size_t)len % unit != 0)
+    for (size_t at = 0; at + 2 <= size; at += 2 + ((size_t)data[at] << 8 | data[at + 1]))
+        frames++;
+    if (len < 0 || len % 4 != 0 || (size_t)len / 4 > frames)
         abort();
-    for (off_t at = 0; at < len; at += (off_t)unit) {
-        if (pread(fd, reply, unit, at) != (ssize_t)unit)
+    for (off_t at = 0; at < len; at += 4) {
+        if (pread(fd, reply, 4, at) != 4)
             abort();
-        if (protocol == EXTAUTH_LINE ? (reply[0] != '0' && reply[0] != '1') || reply[1] != '\n'
-                                     : reply[0] != 0 || reply[1] != 2 || reply[2] != 0 ||
-                                           reply[3] > 1)
+        if (reply[0] != 0 || reply[1] != 2 || reply[2] != 0 || reply[3] > 1)
             abort();
     }
 }
@@ -67,15 +67,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int in_fd = memfd_create("fuzz-extauth-in", MFD_CLOEXEC);
     int out_fd = memfd_create("fuzz-extauth-out", MFD_CLOEXEC);
-    if (in_fd < 0 || out_fd < 0 || write_all(in_fd, data + 1, size - 1) != 0 ||
+    if (in_fd < 0 || out_fd < 0 || write_all(in_fd, data, size) != 0 ||
         lseek(in_fd, 0, SEEK_SET) != 0)
         abort();
     extauth_ctx_init(&ctx);
-    ctx.protocol = data[0] % 2 ? EXTAUTH_LINE : EXTAUTH_EJABBERD;
     ctx.verifier = verifier; /* config_path stays NULL: no reloads */
     ctx.no_replay = 1;
     (void)extauth_serve(in_fd, out_fd, &ctx);
-    check_replies(out_fd, ctx.protocol);
+    check_replies(out_fd, data, size);
     ctx.verifier = NULL; /* kept for the next input */
     extauth_ctx_free(&ctx);
     close(in_fd);

@@ -12,7 +12,7 @@
 
 LUA_PKG     := lua5.4
 LUA_MOD     := $(BUILD)/lua/xtoken.so
-LUA_OBJS    := $(BUILD)/lua/xtoken.o
+LUA_OBJS    := $(BUILD)/lua/binding.o
 LUA_CFLAGS   = $(call pkg,--cflags,$(LUA_PKG)) -Ixtoken
 LUA_MOD_LIBS = $(call pkg,--libs,openssl liboath hiredis)
 # Where Debian's lua5.4 looks for C modules (/usr/lib/<multiarch>/lua/5.4).
@@ -28,8 +28,8 @@ $(BUILD)/lua/%.o: lua/%.c shared/xtoken.h xtoken/tool.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CPPFLAGS) $(LUA_CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-$(LUA_MOD): $(LUA_OBJS) $(LIB) lua/xtoken.map
-	$(CC) -shared $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--version-script=lua/xtoken.map \
+$(LUA_MOD): $(LUA_OBJS) $(LIB) lua/binding.map
+	$(CC) -shared $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--version-script=lua/binding.map \
 	  -Wl,-z,nodelete -Wl,--as-needed -o $@ $(LUA_OBJS) $(LIB) $(LUA_MOD_LIBS)
 
 # LUA_PRELOAD: set by check-asan to the ASan runtime (lua5.4 itself is not

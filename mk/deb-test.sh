@@ -22,6 +22,7 @@ PAMD_LOCAL=/etc/pam.d/$SERVICE-local
 DOMAIN=debtest.example
 GROUP=xtoken
 # The servers' real configs, edited by the doctor checks, restored at exit.
+SASL_WANTS=/etc/systemd/system/multi-user.target.wants/saslauthd.service
 SERVER_CONFIGS=(/etc/ejabberd/ejabberd.yml /etc/prosody/prosody.cfg.lua /etc/default/saslauthd)
 
 say() { echo "deb-test: $*"; }
@@ -50,6 +51,7 @@ cleanup() {
         if is_known "$p"; then dpkg --purge "$p" >/dev/null 2>&1 || true; fi
     done
     rm -f /run/pam_xtoken/4242.store
+    if [ -e "$tmp/made-wants-link" ]; then rm -f "$SASL_WANTS"; fi
     if [ -e "$tmp/saved.conf" ]; then mv "$tmp/saved.conf" "$CONF"; fi
     for f in "${SERVER_CONFIGS[@]}"; do
         saved=$tmp/saved.$(echo "$f" | tr / _)
@@ -150,8 +152,14 @@ cat "$tmp/check-config.txt"
 sed -n 's/^\(otp_seed\|token_secret\) *= *//p' "$CONF" > "$tmp/secrets"
 grep -qFf "$tmp/secrets" "$tmp/check-config.txt" && fail "check-config printed a secret"
 [ -d "$REPLAY_DIR" ] || fail "$REPLAY_DIR was not created"
-[ "$(mode_of "$REPLAY_DIR")" = "1733 root root" ] || fail "$REPLAY_DIR is $(mode_of "$REPLAY_DIR")"
-say "system group $GROUP (gid $gid), config 640 root:$GROUP with fresh keys, check-config ok, $REPLAY_DIR 1733 root:root"
+[ "$(mode_of "$REPLAY_DIR")" = "755 root root" ] || fail "$REPLAY_DIR is $(mode_of "$REPLAY_DIR")"
+# a directory for each service user of the tmpfiles.d file that exists here
+for u in ejabberd prosody; do
+    getent passwd "$u" > /dev/null || continue
+    [ "$(mode_of "$REPLAY_DIR/$u")" = "700 $u $(id -gn "$u")" ] \
+        || fail "$REPLAY_DIR/$u is $(mode_of "$REPLAY_DIR/$u" 2>&1)"
+done
+say "system group $GROUP (gid $gid), config 640 root:$GROUP with fresh keys, check-config ok, $REPLAY_DIR 755 root:root, $(cd "$REPLAY_DIR" && echo */) 700 each its user's"
 
 # ---- PAM, as a sysadmin sets it up: module named without a path ---------------
 printf 'auth     required  pam_xtoken.so\naccount  required  pam_xtoken.so\n' > "$PAMD_JID"
@@ -203,14 +211,23 @@ if as_nobody xtoken issue "$alice" > /dev/null 2>&1; then
 fi
 adduser --quiet nobody "$GROUP"
 tok=$(as_nobody xtoken issue "$alice")
+# a user without its directory in the replay directory is refused, told how
+# to make one; then does it
+if printf '%s\n' "$tok" | as_nobody xtoken verify "$alice" 2> "$tmp/verify.err"; then
+    fail "nobody verified without a directory in $REPLAY_DIR"
+fi
+grep -qF "its directory is missing; as root: install -d -o nobody -m 0700 $REPLAY_DIR/nobody" "$tmp/verify.err" \
+    || { cat "$tmp/verify.err" >&2; fail "nobody's refusal does not say how to make its directory"; }
+say "user nobody without a directory: $(cat "$tmp/verify.err")"
+install -d -o nobody -m 0700 "$REPLAY_DIR/nobody"
 printf '%s\n' "$tok" | as_nobody xtoken verify "$alice" || fail "verify as nobody"
 if printf '%s\n' "$tok" | as_nobody xtoken verify "$alice" 2> "$tmp/verify.err"; then
     fail "replayed token accepted as nobody"
 fi
 grep -q replay "$tmp/verify.err" || { cat "$tmp/verify.err" >&2; fail "replay reason missing"; }
-[ "$(mode_of "$REPLAY_DIR/65534.store")" = "600 nobody nogroup" ] \
-    || fail "nobody's store: $(mode_of "$REPLAY_DIR/65534.store" 2>&1)"
-say "user nobody: refused before, after adduser nobody $GROUP verifies once, replay refused, own store in $REPLAY_DIR"
+[ "$(mode_of "$REPLAY_DIR/nobody/65534.store")" = "600 nobody nogroup" ] \
+    || fail "nobody's store: $(mode_of "$REPLAY_DIR/nobody/65534.store" 2>&1)"
+say "user nobody: refused before, after adduser nobody $GROUP and its directory verifies once, replay refused, own store in $REPLAY_DIR/nobody"
 
 # ---- the Lua binding, found by lua5.4 where the package put it ------------------
 found=$(env -u LUA_CPATH -u LUA_CPATH_5_4 lua5.4 -e 'print(package.searchpath("xtoken", package.cpath))')
@@ -259,6 +276,15 @@ done
 yml=/etc/ejabberd/ejabberd.yml
 printf '\n# deb-test\nauth_method: [external]\nextauth_program: "/usr/bin/xtoken extauth"\n' >> "$yml"
 sed -i 's/^authentication = .*/authentication = "xtoken"/' /etc/prosody/prosody.cfg.lua
+# saslauthd enabled at boot, as doc/prosody.md does (the doctor judges only an
+# enabled or used saslauthd): START=yes for the init script (Debian 12); for
+# the native unit (Debian 13) what "systemctl enable" makes, without systemd.
+sed -i 's/^#* *START=.*/START=yes/' /etc/default/saslauthd
+for unit in /usr/lib/systemd/system/saslauthd.service /lib/systemd/system/saslauthd.service; do
+    [ -f "$unit" ] || continue
+    [ -e "$SASL_WANTS" ] || { mkdir -p "${SASL_WANTS%/*}" && ln -s "$unit" "$SASL_WANTS" && : > "$tmp/made-wants-link"; }
+    break
+done
 doctor_run() { # WANTED-EXIT: run xtoken doctor on / and show what it says
     local rc=0
     xtoken doctor > "$tmp/doctor.out" 2> "$tmp/doctor.err" || rc=$?
@@ -288,7 +314,7 @@ expect_line "ok   ejabberd host localhost: auth cache off (top level)"
 expect_line "ok   ejabberd host localhost (extauth): user ejabberd can read $CONF (root:$GROUP 0640)"
 expect_line "ok   prosody host localhost (mod_auth_xtoken): user prosody can read $CONF (root:$GROUP 0640)"
 expect_line "ok   saslauthd: MECHANISMS=\"pam\", OPTIONS=\"-m /var/run/saslauthd\" without -c (no cache)"
-expect_line "ok   replay ($CONF): $REPLAY_DIR (root:root 1733): each service user keeps its own store there"
+expect_line "ok   replay ($CONF): $REPLAY_DIR (root:root 0755): each service user keeps its own store, in a directory no one else can write"
 say "xtoken doctor: after the fixes it printed, no FAIL, exit 0"
 
 # ---- Prosody finds the provider where the package put it -----------------------
@@ -355,6 +381,47 @@ printf 'an old store\n' > "$old_store"
 [ "$(wc -l < "$tmp/postinst.out")" = 1 ] && grep -q 'restart.*Prosody' "$tmp/postinst.out" \
     || { cat "$tmp/postinst.out" >&2; fail "postinst configure 0.1.0: want a one-line restart notice"; }
 say "postinst: upgrade from 0.1.0 removes the old stores and says: $(cat "$tmp/postinst.out")"
+
+# ---- postinst on 0.2.0's replay directory (root 1733) ----------------------------
+# Its stores were directly in it, and anyone could add entries. postinst
+# closes it, moves the services' stores into their directories (the same
+# files: a token used before is still refused), keeps root's, and removes
+# what another user put there.
+prosody_uid=$(id -u prosody)
+tok=$(xtoken issue "$alice")
+rm -rf "${REPLAY_DIR:?}"/*
+install -d -o prosody -m 0700 "$tmp/prosody-replay" # a store made as 0.2.0 did
+sed "s|^# *replay *=.*||" "$CONF" > "$tmp/prosody.conf"
+echo "replay = $tmp/prosody-replay" >> "$tmp/prosody.conf"
+chown prosody "$tmp/prosody.conf"; chmod 600 "$tmp/prosody.conf"
+chmod 0711 "$tmp"
+printf '%s\n' "$tok" | runuser -u prosody -- xtoken verify --config "$tmp/prosody.conf" "$alice" \
+    || fail "verify as prosody in its own directory"
+mv "$tmp/prosody-replay/$prosody_uid.store" "$REPLAY_DIR/$prosody_uid.store"
+printf '%s\n' "$(xtoken issue "$alice")" | xtoken verify "$alice" || fail "verify as root"
+chmod 1733 "$REPLAY_DIR"
+inodes=$(stat -c %i "$REPLAY_DIR/0.store" "$REPLAY_DIR/$prosody_uid.store" | tr '\n' ' ')
+as_nobody mkdir "$REPLAY_DIR/ejabberd"                      # the name of a service's directory
+as_nobody sh -c ": > '$REPLAY_DIR/$(id -u ejabberd).store'"  # a service's store name
+as_nobody sh -c "head -c 1M /dev/zero > '$REPLAY_DIR/fill'"   # filling /run
+as_nobody ln -s /etc/shadow "$REPLAY_DIR/.link"
+"$postinst" configure 0.2.0 > "$tmp/postinst.out" 2>&1 || { cat "$tmp/postinst.out" >&2; fail "postinst configure 0.2.0 on a 1733 directory"; }
+[ "$(mode_of "$REPLAY_DIR")" = "755 root root" ] || fail "after the migration $REPLAY_DIR is $(mode_of "$REPLAY_DIR")"
+[ "$(cd "$REPLAY_DIR" && ls -A | tr '\n' ' ')" = "0.store ejabberd prosody " ] \
+    || { ls -la "$REPLAY_DIR" >&2; fail "after the migration $REPLAY_DIR holds $(cd "$REPLAY_DIR" && ls -A | tr '\n' ' ')"; }
+[ "$(ls -A "$REPLAY_DIR/ejabberd")" = "" ] && [ "$(mode_of "$REPLAY_DIR/ejabberd")" = "700 ejabberd $(id -gn ejabberd)" ] \
+    || fail "ejabberd's directory after the migration: $(mode_of "$REPLAY_DIR/ejabberd"), $(ls -A "$REPLAY_DIR/ejabberd")"
+[ "$(stat -c %i "$REPLAY_DIR/0.store" "$REPLAY_DIR/prosody/$prosody_uid.store" | tr '\n' ' ')" = "$inodes" ] \
+    || fail "the migration did not keep root's store and move prosody's"
+[ -e /etc/shadow ] && [ "$(mode_of /etc/shadow)" = "640 root shadow" ] || fail "/etc/shadow: $(mode_of /etc/shadow)"
+grep -q '^libpam-xtoken: restart.*Prosody' "$tmp/postinst.out" \
+    || { cat "$tmp/postinst.out" >&2; fail "postinst configure 0.2.0 on a 1733 directory: want the restart notice"; }
+printf '%s\n' "$tok" | runuser -u prosody -- xtoken verify "$alice" 2> "$tmp/verify.err" \
+    && fail "prosody accepted the token it used before the migration"
+grep -q replayed "$tmp/verify.err" || { cat "$tmp/verify.err" >&2; fail "wrong refusal after the migration"; }
+printf '%s\n' "$(xtoken issue "$alice")" | runuser -u prosody -- xtoken verify "$alice" \
+    || fail "prosody after the migration"
+say "postinst on 0.2.0's 1733 directory: 755 root, prosody's store moved (the token it used is still refused), root's kept, what nobody put there removed; said: $(cat "$tmp/postinst.out")"
 
 # ---- upgrade (reinstall) and remove keep the config; purge removes all -------
 dpkg -L "$PKG" "$LUA_PKG" > "$tmp/files"

@@ -60,15 +60,12 @@ if [ -e "$CONF" ] || [ -L "$CONF" ]; then
 fi
 
 # ---- the old release's package ---------------------------------------------------
-mkdir "$tmp/old"
-git -C "$top" archive "$old_rev" | tar -x -C "$tmp/old"
+say "building $PKG from $old_rev"
+"$top/mk/deb-old-build.sh" "$old_rev" "$tmp/old" "$tmp/old-debs" || fail "building the old package"
 old_version=$(dpkg-parsechangelog -l "$tmp/old/debian/changelog" -S Version)
 new_version=$(dpkg-deb -f "${new_debs[0]}" Version)
 dpkg --compare-versions "$old_version" lt 0.2.0 \
     || fail "$old_rev is version $old_version: want one before 0.2.0"
-say "building $PKG $old_version from $old_rev"
-"$tmp/old/mk/deb-build.sh" "$tmp/old-debs" > "$tmp/old-build.log" 2>&1 \
-    || { tail -30 "$tmp/old-build.log" >&2; fail "building the old package"; }
 old_deb=$(ls "$tmp/old-debs/${PKG}_${old_version}_"*.deb)
 dpkg -i "$old_deb" > "$tmp/dpkg.out" 2>&1 || { cat "$tmp/dpkg.out" >&2; fail "dpkg -i $old_deb"; }
 [ "$(version_of "$PKG")" = "$old_version" ] || fail "$PKG $old_version is not installed"

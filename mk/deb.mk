@@ -1,4 +1,6 @@
-# Debian package (issue 7).
+# Debian package (issue 7). The package tests install packages on the
+# machine they run on: CI runs them in pristine Debian 12 and 13 roots
+# (make check-fresh, stage deb), never on the CI machine itself.
 #   make deb        build libpam-xtoken from a clean copy of the tree into build/deb/
 #   make deb-test   build, lintian (no errors, no warnings), install, use it as
 #                   a sysadmin would (PAM service + pamtester, xtoken, man),
@@ -12,7 +14,6 @@ deb:
 deb-test: deb
 	mk/deb-test.sh $(DEB_OUT)
 
-CI_TARGETS += deb-test
 
 #   make deb-test-upgrade   install the package of the release before 0.2.0
 #                   (built from git history: DEB_OLD_REV, the last commit of
@@ -24,4 +25,14 @@ DEB_OLD_REV ?= c374ac30a767bf257b19636f204430185ace085c
 deb-test-upgrade: deb
 	mk/deb-upgrade-test.sh $(DEB_OUT) $(DEB_OLD_REV)
 
-CI_TARGETS += deb-test-upgrade
+
+#   make deb-test-upgrade-replay   install the package of 0.2.0, whose replay
+#                   directory was root 1733 (DEB_REPLAY_OLD_REV), use it, let
+#                   user nobody plant entries there, then this tree's packages
+#                   over it: the layout is migrated, the stores kept (root)
+DEB_REPLAY_OLD_REV ?= fc7f40acae276e4f058974f2b48d6a7bbe3a603a
+
+.PHONY: deb-test-upgrade-replay
+deb-test-upgrade-replay: deb
+	mk/deb-upgrade-replay-test.sh $(DEB_OUT) $(DEB_REPLAY_OLD_REV)
+

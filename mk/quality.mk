@@ -58,11 +58,11 @@ check-valgrind: $(PAM_MOD) $(BUILD)/tests/unit $(BUILD)/tests/pamcheck
 CI_TARGETS += check-valgrind
 
 # What the analyzers read: every C file of the product, plus bench and fuzz.
-ANALYZE_SRCS := $(sort $(wildcard shared/*.c pam_xtoken/*.c xtoken/*.c lua/*.c bench/*.c fuzz/*.c))
+ANALYZE_SRCS := $(sort $(wildcard shared/*.c pam_xtoken/*.c xtoken/*.c lua/*.c credentials/*.c bench/*.c fuzz/*.c))
 # -O2: _FORTIFY_SOURCE warns without optimisation. XTOKEN_CPPFLAGS (set in
 # xtoken/xtoken.mk, included later: hence =) adds libyaml, Lua and the
 # generated header of doctor_prosody.c.
-ANALYZE_FLAGS = $(ALL_CPPFLAGS) $(XTOKEN_CPPFLAGS) -std=c11 -O2
+ANALYZE_FLAGS = $(ALL_CPPFLAGS) $(XTOKEN_CPPFLAGS) -Icredentials -std=c11 -O2
 
 analyze: analyze-cppcheck analyze-clang-tidy
 
@@ -70,7 +70,7 @@ analyze-cppcheck: $(BUILD)/gen/doctor_prosody_lua.h
 	cppcheck --std=c11 --enable=warning,style,performance,portability --library=posix \
 	  --inline-suppr --suppressions-list=.cppcheck-suppressions --error-exitcode=1 --quiet \
 	  --template='{file}:{line}: {severity}: {message} [{id}]' \
-	  -D_GNU_SOURCE -Ishared -Ixtoken -I$(XTOKEN_GEN) $(ANALYZE_SRCS)
+	  -D_GNU_SOURCE -Ishared -Ixtoken -Icredentials -I$(XTOKEN_GEN) $(ANALYZE_SRCS)
 	@echo "analyze: cppcheck clean on $(words $(ANALYZE_SRCS)) files"
 
 # One file per clang-tidy process: clang-tidy 14 carries analyzer state from

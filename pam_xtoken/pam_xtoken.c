@@ -139,6 +139,7 @@ static int run(pam_handle_t *pamh, int argc, const char **argv, int authenticate
 {
     struct xt_pam_args args;
     char jid[XT_JID_MAX + 1] = "";
+    char who[LOG_NAME_MAX];
     xt_config *cfg = NULL;
     int retval;
 
@@ -146,7 +147,8 @@ static int run(pam_handle_t *pamh, int argc, const char **argv, int authenticate
     if (retval == PAM_SUCCESS && authenticate)
         retval = check_token(pamh, &args, cfg, jid);
     else if (retval == PAM_SUCCESS)
-        DBG(pamh, &args, "user %s exists (users=%s)", jid, args.users);
+        DBG(pamh, &args, "user %s exists (users=%s)", printable(jid, who, sizeof(who)),
+            args.users);
     xt_config_free(cfg);
     return retval;
 }

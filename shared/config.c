@@ -80,15 +80,17 @@ void xt_config_free(xt_config *cfg)
     free(cfg);
 }
 
-/* 1 if the decoded seed is the published example seed (in any case or
- * padding: the comparison is on the decoded bytes). */
+/* 1 if the decoded seed is the published example seed to HMAC-SHA1 (in
+ * any case or padding of its base32, and with any zero bytes appended: HMAC
+ * pads the key with zeros, so "XVGR73KMZH2M4XMYAA" gives the published
+ * seed's OTPs); 0 if not; -1 if the comparison failed. */
 static int is_published_seed(const unsigned char *key, size_t len)
 {
     unsigned char example[SEED_MAX_BYTES];
     size_t n = xt_base32_decode(published_seed, sizeof(published_seed) - 1, example,
                                 sizeof(example));
 
-    return n == len && CRYPTO_memcmp(example, key, n) == 0;
+    return xt_hmac_same_key("SHA1", example, n, key, len);
 }
 
 static int add_seed(struct parser *p, const char *value)
@@ -111,10 +113,10 @@ static int add_seed(struct parser *p, const char *value)
         perr(p, "otp_seed decodes to %zu bytes, at least %d are needed", n, XT_SEED_MIN);
         goto done;
     }
-    if (is_published_seed(buf, n)) {
+    if (is_published_seed(buf, n) != 0) {
         perr(p, "otp_seed is the example seed published in the mod_auth_token and "
-                "collective.converse documentation: anyone can mint tokens with it; "
-                "generate your own (xtoken keygen)");
+                "collective.converse documentation (or the same key to HMAC): anyone can mint "
+                "tokens with it; generate your own (xtoken keygen)");
         goto done;
     }
     rc = XT_NOMEM;
@@ -142,8 +144,12 @@ static int add_secret(struct parser *p, const char *value)
         return perr(p, "more than %d token_secret entries in one scope", XT_KEYS_MAX);
     if (value[0] == '<' && value[n - 1] == '>')
         return perr(p, "token_secret is still a <placeholder>: generate one (xtoken keygen)");
-    /* any case: a re-cased copy of a published key is no secret either */
-    if (strcasecmp(value, published_secret) == 0)
+    /* any case: a re-cased copy of a published key is no secret either;
+     * and the same key to HMAC-SHA256 (a value cannot end in zero bytes,
+     * but a long one is the same key as its digest) */
+    if (strcasecmp(value, published_secret) == 0 ||
+        xt_hmac_same_key("SHA256", (const unsigned char *)published_secret,
+                         sizeof(published_secret) - 1, (const unsigned char *)value, n) != 0)
         return perr(p, "token_secret is the example secret published in the mod_auth_token and "
                        "collective.converse documentation: anyone can mint tokens with it; "
                        "generate your own (xtoken keygen)");
@@ -490,6 +496,11 @@ done:
     return rc;
 }
 
+int xt_config_read(const char *path, char **text, size_t *len, char *err, size_t errlen)
+{
+    return xt_read_file_safely(path, CONFIG_MAX_BYTES, 1, text, len, err, errlen);
+}
+
 int xt_config_load(const char *path, xt_config **cfg, char *err, size_t errlen)
 {
     char *text = NULL;
@@ -497,7 +508,7 @@ int xt_config_load(const char *path, xt_config **cfg, char *err, size_t errlen)
     int rc;
 
     *cfg = NULL;
-    rc = xt_read_file_safely(path, CONFIG_MAX_BYTES, 1, &text, &len, err, errlen);
+    rc = xt_config_read(path, &text, &len, err, errlen);
     if (rc == XT_OK)
         rc = xt_config_parse(text, len, path, cfg, err, errlen);
     xt_free_wipe(text, len + 1);

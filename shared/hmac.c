@@ -11,26 +11,54 @@
 
 #include "internal.h"
 
-#define SHA256_BLOCK 64
+#define SHA256_BLOCK XT_HMAC_BLOCK
+
+int xt_hmac_block_key(const char *digest, const unsigned char *key, size_t len,
+                      unsigned char block[XT_HMAC_BLOCK])
+{
+    int rc = XT_OK;
+
+    memset(block, 0, XT_HMAC_BLOCK);
+    if (len <= XT_HMAC_BLOCK) {
+        memcpy(block, key, len);
+    } else { /* replaced by its digest (RFC 2104) */
+        EVP_MD *md = EVP_MD_fetch(NULL, digest, NULL);
+        unsigned int hashed = 0;
+
+        if (md == NULL || EVP_MD_get_block_size(md) != XT_HMAC_BLOCK ||
+            EVP_Digest(key, len, block, &hashed, md, NULL) != 1)
+            rc = XT_INTERNAL;
+        EVP_MD_free(md);
+    }
+    return rc;
+}
+
+int xt_hmac_same_key(const char *digest, const unsigned char *a, size_t alen,
+                     const unsigned char *b, size_t blen)
+{
+    unsigned char ka[XT_HMAC_BLOCK], kb[XT_HMAC_BLOCK];
+    int same = -1;
+
+    if (xt_hmac_block_key(digest, a, alen, ka) == XT_OK &&
+        xt_hmac_block_key(digest, b, blen, kb) == XT_OK)
+        same = CRYPTO_memcmp(ka, kb, XT_HMAC_BLOCK) == 0;
+    OPENSSL_cleanse(ka, sizeof(ka));
+    OPENSSL_cleanse(kb, sizeof(kb));
+    return same;
+}
 
 int xt_hmac_key(struct xt_hmac *h, const unsigned char *key, size_t len)
 {
-    unsigned char block[SHA256_BLOCK] = {0}, pad[SHA256_BLOCK];
+    unsigned char block[SHA256_BLOCK], pad[SHA256_BLOCK];
     EVP_MD *sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    unsigned int hashed = 0;
     int rc = XT_INTERNAL;
 
     h->inner = EVP_MD_CTX_new();
     h->outer = EVP_MD_CTX_new();
-    if (sha256 == NULL || h->inner == NULL || h->outer == NULL)
+    /* before any exit: block is wiped at done */
+    if (xt_hmac_block_key("SHA256", key, len, block) != XT_OK || sha256 == NULL ||
+        h->inner == NULL || h->outer == NULL)
         goto done;
-    /* keys longer than a block are replaced by their digest (RFC 2104) */
-    if (len > SHA256_BLOCK) {
-        if (EVP_Digest(key, len, block, &hashed, sha256, NULL) != 1)
-            goto done;
-    } else {
-        memcpy(block, key, len);
-    }
     for (size_t i = 0; i < SHA256_BLOCK; i++)
         pad[i] = block[i] ^ 0x36;
     if (EVP_DigestInit_ex2(h->inner, sha256, NULL) != 1 ||

@@ -77,6 +77,18 @@ int xt_lifetime_check(unsigned interval, unsigned window, char *msg, size_t msgl
  * if either part is empty, there is a second '@', or it is too long. */
 int xt_jid_split(const char *jid, const char **at);
 
+/* hmac.c: the key block HMAC really uses (RFC 2104): a key longer than
+ * the block is replaced by its digest, and every key is padded with zero
+ * bytes to the block. So keys that differ only in trailing zero bytes are
+ * one key, and a long key is the same key as its digest. SHA-1 (TOTP) and
+ * SHA-256 (the signature) both have 64-byte blocks. XT_OK; XT_INTERNAL. */
+#define XT_HMAC_BLOCK 64
+int xt_hmac_block_key(const char *digest, const unsigned char *key, size_t len,
+                      unsigned char block[XT_HMAC_BLOCK]);
+/* 1 if HMAC with `digest` ("SHA1", "SHA256") keyed with a is HMAC keyed
+ * with b (their key blocks are equal), 0 if not, -1 on an error. */
+int xt_hmac_same_key(const char *digest, const unsigned char *a, size_t alen,
+                     const unsigned char *b, size_t blen);
 /* hmac.c: key h (XT_OK; XT_INTERNAL; h must be freed either way). */
 int xt_hmac_key(struct xt_hmac *h, const unsigned char *key, size_t len);
 void xt_hmac_free(struct xt_hmac *h);
@@ -85,6 +97,32 @@ void xt_hmac_free(struct xt_hmac *h);
 int xt_hmac_sha256(const struct xt_hmac *h, EVP_MD_CTX *scratch, const void *part1, size_t len1,
                    const void *part2, size_t len2, unsigned char out[XT_MAC_LEN]);
 
+/* otp.c: how far past the window a correctly signed token's step is
+ * looked for, only to tell "expired" from "not yet valid" (and by how
+ * much) in the log. A long-lived verifier looks it up in a table made once
+ * per step, so it can afford 120 steps (an hour at the default interval:
+ * a time-zone bug shows as such); a one-shot check (the PAM module,
+ * `xtoken verify`) computes each OTP it compares, so it looks 4 steps
+ * (2 minutes: a clock 2 minutes off is still named) far: at most 8 OTPs
+ * per seed, whatever the token (~30 us with 8 seeds, where a PAM round
+ * trip refusing a bad signature costs ~20 us). */
+#define XT_CLASSIFY_STEPS         120
+#define XT_CLASSIFY_STEPS_ONESHOT 4
+
+/* The OTPs of every seed for the steps now-step +- (window + 1 ..
+ * window + XT_CLASSIFY_STEPS), sorted by value: a refusal finds its
+ * token's step by binary search instead of computing them all. */
+struct xt_far_otp {
+    unsigned long otp; /* the digits as a number */
+    long offset;       /* its step - now-step */
+};
+struct xt_far_table {
+    long long step; /* the now-step the OTPs are for; -1: none */
+    unsigned window;
+    size_t n;
+    struct xt_far_otp e[2 * XT_CLASSIFY_STEPS * XT_KEYS_MAX];
+};
+
 /* token.c: what a long-lived verifier keeps between verifications. */
 struct xt_otp_cache {
     long long step; /* the now-step the OTPs are of; -1: none yet */
@@ -92,11 +130,24 @@ struct xt_otp_cache {
     /* [seed][window + (step - now-step)]; not NUL-terminated; all-NUL for
      * a step before the epoch, which no token's digits match */
     char otp[XT_KEYS_MAX][2 * XT_WINDOW_MAX + 1][XT_DIGITS_MAX];
+    struct xt_far_table *far; /* made at the first refusal to classify */
 };
 struct xt_verify_state {
     EVP_MD_CTX *scratch;        /* work space of every HMAC */
     struct xt_otp_cache *otps;  /* one per scope (sections, then global), or NULL */
 };
+/* Caches for cfg's scopes in state (its scratch untouched): XT_OK; XT_NOMEM. */
+int xt_verify_state_init(struct xt_verify_state *state, const xt_config *cfg);
+/* Wipe and free what xt_verify_state_init made (the OTPs derive from the
+ * seeds: wiped like them). */
+void xt_verify_state_clear(struct xt_verify_state *state, const xt_config *cfg);
+/* otp.c: the step of otp (the token's first `digits` bytes, digits
+ * already) near now_step, with state's caches if it keeps any. XT_OK with
+ * *step within the window; XT_EXPIRED / XT_NOT_YET_VALID with *step up to
+ * XT_CLASSIFY_STEPS past it (XT_CLASSIFY_STEPS_ONESHOT for a state without
+ * caches); XT_BAD_OTP; XT_INTERNAL. */
+int xt_otp_step(const xt_config *cfg, const struct xt_scope *s, struct xt_verify_state *state,
+                const char *otp, long long now_step, long long *step);
 /* xt_verify_detail() with the caller's state (verifier.c). */
 int xt_verify_with(const xt_config *cfg, xt_replay *replay, struct xt_verify_state *state,
                    const char *jid, const char *token, size_t token_len, time_t now,
@@ -128,6 +179,9 @@ int xt_totp(const struct xt_seed *seed, unsigned digits, unsigned interval, long
  * *len; XT_CONFIG with the reason in err; XT_NOMEM. */
 int xt_read_file_safely(const char *path, size_t maxlen, int secret, char **buf, size_t *len,
                         char *err, size_t errlen);
+/* config.c: read a config file with xt_read_file_safely's checks for a
+ * secret file and the config's size limit (what xt_config_load parses). */
+int xt_config_read(const char *path, char **text, size_t *len, char *err, size_t errlen);
 /* OPENSSL_cleanse then free. NULL is fine. */
 void xt_free_wipe(void *p, size_t len);
 

@@ -1,8 +1,15 @@
 /* Replay store: every token is accepted once, by every process of a service
  * user, for as long as any verifier could still accept it.
  *
- * The store is one fixed-size file, DIR/<euid>.store, shared by every
- * process that verifies tokens as that user:
+ * The store is one fixed-size file, <euid>.store, shared by every process
+ * that verifies tokens as that user. It lives in DIR if the user owns DIR
+ * (root in the packaged /run/pam_xtoken, or a directory of the service's
+ * own), else in DIR/<user name>, a directory that root made for the user
+ * (the package's tmpfiles.d lines, or install -d): no directory on the way
+ * may be writable by anyone else, so no local user can take a store's name
+ * first, replace it, or fill the file system under it. A user without its
+ * directory fails closed, with the command that makes it in the reason.
+ * The file:
  *
  *   offset 0     struct store_header (magic, version, geometry, checksum,
  *                state)
@@ -94,6 +101,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -127,6 +135,7 @@
 #define STORE_LOCK_OFFSET        64u  /* pthread_mutex_t in the header page */
 #define STORE_CLOCK_OFFSET       128u /* int64_t: the latest time any user saw */
 #define STORE_LOCK_TIMEOUT_S     2    /* a lock held longer is broken: fail closed */
+#define USER_NAME_MAX            65   /* a user directory name and its NUL */
 
 struct slot {
     unsigned char key[SLOT_KEY_LEN];
@@ -168,7 +177,7 @@ struct lock_links {
 struct xt_replay {
     struct xt_redis *redis; /* set: the store is on Redis (replay_redis.c), nothing below is used */
     char *dir;
-    char *path;    /* dir/<euid>.store, built when the store is opened */
+    char *path;    /* the store's path (see the top), built when it is opened */
     int fd;        /* -1: not open */
     int ready;     /* header checked and mapped since open */
     uint64_t size; /* file size as last seen */
@@ -301,18 +310,23 @@ static time_t replay_clock(const xt_replay *r)
     return r->clock != NULL ? r->clock(r->clock_arg) : time(NULL);
 }
 
-/* Open (creating 0700 if missing) and check the directory.
- * The fd on success, -1 with the reason set. */
-static int dir_open(xt_replay *r, uid_t euid)
+/* Open (creating it if missing) and check DIR: a real directory owned by
+ * root or the running user and writable by no one else. The sticky bit is
+ * no excuse: in a directory others may write, any local user could take a
+ * service's store name before the service does, or fill the file system.
+ * The fd on success with *owner set; -1 with the reason set. */
+static int dir_open(xt_replay *r, uid_t euid, uid_t *owner)
 {
-    /* O_PATH: the packaged directory (1733) is not readable by its users */
+    /* O_PATH: nothing is read from the directory itself */
     const int flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     struct stat st;
     int dfd = open(r->dir, flags);
 
     if (dfd < 0 && errno == ENOENT) {
-        if (mkdir(r->dir, 0700) != 0 && errno != EEXIST) {
-            set_error(r, "cannot create directory: %s", strerror(errno));
+        /* root's DIR holds the other service users' directories: they
+         * must be able to pass through it */
+        if (mkdir(r->dir, euid == 0 ? 0755 : 0700) != 0 && errno != EEXIST) {
+            set_error(r, "cannot create directory %s: %s", r->dir, strerror(errno));
             return -1;
         }
         dfd = open(r->dir, flags);
@@ -328,14 +342,134 @@ static int dir_open(xt_replay *r, uid_t euid)
     } else if (st.st_uid != 0 && st.st_uid != euid) {
         set_error(r, "directory owned by uid %u, not root or uid %u", (unsigned)st.st_uid,
                   (unsigned)euid);
-    } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
-        set_error(r, "directory is group/other-writable without the sticky bit (mode %04o)",
-                  (unsigned)(st.st_mode & 07777));
+    } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        set_error(r, "directory %s is writable by group or other (mode %04o): any local user "
+                  "could block or fill it; fix: chmod 0755 %s",
+                  r->dir, (unsigned)(st.st_mode & 07777), r->dir);
     } else {
+        *owner = st.st_uid;
         return dfd;
     }
     close(dfd);
     return -1;
+}
+
+/* 1 if a user name can be a directory name as it is: printable,
+ * portable characters, no '/', not hidden. */
+static int user_name_fits(const char *name)
+{
+    if (name[0] == '\0' || name[0] == '.' || name[0] == '-' || strlen(name) > 64)
+        return 0;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@$-") ==
+           strlen(name);
+}
+
+/* The running user's name (its directory's name in a shared DIR) into
+ * name[USER_NAME_MAX]. 0; -1 with the reason set. */
+static int user_name(xt_replay *r, uid_t euid, char *name)
+{
+    char buf[4096];
+    struct passwd pw, *found = NULL;
+    int err = getpwuid_r(euid, &pw, buf, sizeof(buf), &found);
+
+    if (found == NULL) {
+        set_error(r, "uid %u has no user name (%s), so no directory in %s; set replay = a "
+                  "directory that uid %u owns",
+                  (unsigned)euid, err != 0 ? strerror(err) : "not found", r->dir,
+                  (unsigned)euid);
+        return -1;
+    }
+    if (!user_name_fits(pw.pw_name)) {
+        set_error(r, "the name of uid %u is unfit for a directory name in %s; set replay = a "
+                  "directory that uid %u owns",
+                  (unsigned)euid, r->dir, (unsigned)euid);
+        return -1;
+    }
+    snprintf(name, USER_NAME_MAX, "%s", pw.pw_name);
+    return 0;
+}
+
+/* Check the open directory DIR/<user> of user euid: owned by it and
+ * writable by no one else. The fd; -1 (closed) with the reason set. */
+static int user_dir_check(xt_replay *r, int fd, uid_t euid, const char *user)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        set_error(r, "directory %s/%s unusable", r->dir, user);
+    } else if (st.st_uid != euid) {
+        set_error(r, "directory %s/%s is owned by uid %u, not %s; fix: rm -r %s/%s, then "
+                  "install -d -o %s -m 0700 %s/%s",
+                  r->dir, user, (unsigned)st.st_uid, user, r->dir, user, user, r->dir, user);
+    } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        set_error(r, "directory %s/%s is writable by group or other (mode %04o); fix: chmod "
+                  "0700 %s/%s",
+                  r->dir, user, (unsigned)(st.st_mode & 07777), r->dir, user);
+    } else {
+        return fd;
+    }
+    close(fd);
+    return -1;
+}
+
+/* The store directory of a user in a DIR that root owns: DIR/<user name>,
+ * made by root (the package's tmpfiles.d lines, or install -d) and owned
+ * by the user, so that no one else can create, replace or fill anything
+ * there. Sets r->path to DIR/<user>/<name>. The fd; -1 with the reason
+ * set (*rc XT_STORE or XT_NOMEM). */
+static int user_dir_open(xt_replay *r, int dfd, uid_t euid, const char *name, int *rc)
+{
+    const int flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    char user[USER_NAME_MAX];
+    int fd;
+
+    *rc = XT_STORE;
+    if (user_name(r, euid, user) != 0)
+        return -1;
+    free(r->path);
+    if (asprintf(&r->path, "%s/%s/%s", r->dir, user, name) < 0) {
+        r->path = NULL;
+        *rc = XT_NOMEM;
+        return -1;
+    }
+    fd = openat(dfd, user, flags);
+    if (fd < 0 && errno == ENOENT) {
+        set_error(r, "its directory is missing; as root: install -d -o %s -m 0700 %s/%s, and "
+                  "at boot: tmpfiles.d line 'd %s/%s 0700 %s - -'",
+                  user, r->dir, user, r->dir, user, user);
+        return -1;
+    }
+    if (fd < 0) {
+        set_error(r, "cannot open directory %s/%s: %s", r->dir, user,
+                  errno == ELOOP || errno == ENOTDIR ? "symlink or not a directory"
+                                                     : strerror(errno));
+        return -1;
+    }
+    return user_dir_check(r, fd, euid, user);
+}
+
+/* The directory that holds the store of user euid, with r->path set to
+ * the store's path: DIR itself if the user owns DIR (root's store in the
+ * packaged DIR, or a directory of the service's own), else DIR/<user>.
+ * The fd; -1 with the reason set (*rc XT_STORE or XT_NOMEM). */
+static int store_dir_open(xt_replay *r, uid_t euid, const char *name, int *rc)
+{
+    uid_t owner = 0;
+    int dfd, fd;
+
+    *rc = XT_NOMEM;
+    free(r->path);
+    if (asprintf(&r->path, "%s/%s", r->dir, name) < 0) {
+        r->path = NULL;
+        return -1;
+    }
+    *rc = XT_STORE;
+    dfd = dir_open(r, euid, &owner);
+    if (dfd < 0 || owner == euid)
+        return dfd;
+    fd = user_dir_open(r, dfd, euid, name, rc);
+    close(dfd);
+    return fd;
 }
 
 static int write_all(int fd, const void *buf, size_t len, off_t off)
@@ -505,8 +639,8 @@ static int store_create(xt_replay *r, int dfd, const char *name)
     return rc;
 }
 
-/* Open DIR/<euid>.store (created complete if missing) and check it: a
- * regular file with one link, owned by the euid, no group/other access.
+/* Open the store (created complete if missing) and check it: a regular
+ * file with one link, owned by the euid, no group/other access.
  * XT_OK with r->fd set; XT_STORE; XT_NOMEM. */
 static int store_open(xt_replay *r, time_t now)
 {
@@ -523,14 +657,10 @@ static int store_open(xt_replay *r, time_t now)
         set_error(r, "directory must be an absolute path");
         goto done;
     }
-    if (asprintf(&r->path, "%s/%s", r->dir, name) < 0) {
-        r->path = NULL;
-        rc = XT_NOMEM;
-        goto done;
-    }
-    dfd = dir_open(r, euid);
+    dfd = store_dir_open(r, euid, name, &rc);
     if (dfd < 0)
         goto done;
+    rc = XT_STORE;
     /* O_NONBLOCK: a FIFO planted under our name must not hang us before
      * fstat refuses it */
     fd = openat(dfd, name, flags);

@@ -42,11 +42,13 @@
  * SO_SNDTIMEO/SO_RCVTIMEO set to what is left of the deadline (set again
  * only when that differs from the last setting), with MSG_NOSIGNAL: a use
  * on a kept connection is one send and one recv, as for hiredis's own PING.
- * hiredis's protocol reader parses the replies into our own small objects
- * (arrays of at most REPLY_ARRAY_MAX elements, at most REPLY_BYTES_MAX bytes
- * per use). A kept connection that the server has closed (restart, idle
- * timeout) fails before any reply byte: the use is then tried once more on
- * a new connection within the same deadline (if the first SET did reach the
+ * hiredis's protocol reader (0.14 or 1.x) parses the replies into our own
+ * small objects: flat RESP2 only (no array inside an array, at most
+ * REPLY_ARRAY_MAX elements, at most REPLY_BYTES_MAX bytes per use); the
+ * RESP3 types hiredis 1.x also parses are refused as malformed. A kept
+ * connection that the server has closed (restart, idle timeout) fails
+ * before any reply byte: the use is then tried once more on a new
+ * connection within the same deadline (if the first SET did reach the
  * server, the second is refused: never accepted twice). A handle notices a
  * fork (getpid, then a MADV_WIPEONFORK page from its second use on) and
  * reconnects rather than share a socket with its parent. One handle per
@@ -92,11 +94,42 @@ struct xt_redis {
     int lost;                          /* the server hung up before answering at all */
     unsigned uses;                     /* uses so far (fork detection) */
     unsigned char *fork_flag;          /* MADV_WIPEONFORK page: reads 0 in a child */
-    redisReader *reader;
+    redisReader *reader;               /* its privdata: this handle */
+    const char *refused;               /* why a reply callback stopped the reader */
     char err[XT_ERR_MAX];
 };
 
 /* ---- replies: hiredis's reader, our own bounded objects ----------------- */
+
+/* Every reply the store asks for is RESP2 and flat: a status, an error, an
+ * integer, nil ("$-1", "*-1"), a bulk string, or an array of at most
+ * REPLY_ARRAY_MAX of those (TIME, CONFIG GET). Anything else is refused
+ * while it is parsed, before an object exists for it.
+ *
+ * Which callback hiredis calls when (read.c of 0.14.1 and 1.2.0): the task
+ * carries the type byte's REDIS_REPLY_* type. createString for '+' '-' '$'
+ * and, from 1.0 on, '=' (verbatim) and '(' (big number); createArray for
+ * '*' and, from 1.0 on, '%' (map, called with twice the pair count), '~'
+ * (set) and '>' (push); createNil for "$-1" and "*-1" (the task typed
+ * STRING or ARRAY) and, from 1.0 on, for RESP3's '_' and "%-1"/"~-1"/">-1";
+ * createInteger for ':'; 1.x only: createDouble for ',', createBool for
+ * '#'. 1.x parses all of these even on a RESP2 connection and nests
+ * without a limit (0.14 refuses depth > 7 and every RESP3 type byte).
+ * 1.x also hands out a made-up pointer (the type's number) for any type
+ * whose callback is NULL: every callback must be set. A callback returning
+ * NULL stops the reader (it reports "out of memory"); the reason is left
+ * in the handle (the reader's privdata) for the message. */
+
+#if HIREDIS_MAJOR >= 1
+typedef size_t reply_count;
+/* a hiredis that adds a callback must not meet a NULL one (see above) */
+_Static_assert(sizeof(redisReplyObjectFunctions) == 7 * sizeof(void (*)(void)),
+               "hiredis changed redisReplyObjectFunctions: set every callback");
+#else
+typedef int reply_count;
+_Static_assert(sizeof(redisReplyObjectFunctions) == 5 * sizeof(void (*)(void)),
+               "hiredis changed redisReplyObjectFunctions: set every callback");
+#endif
 
 struct reply {
     int type; /* REDIS_REPLY_* */
@@ -107,8 +140,8 @@ struct reply {
     struct reply **element;
 };
 
-/* Recursion depth is bounded: hiredis's reader nests at most 7 levels. */
-static void reply_free(void *obj) // NOLINT(misc-no-recursion): at most 7 levels deep
+/* Two levels at most: reply_array refuses an array inside an array. */
+static void reply_free(void *obj) // NOLINT(misc-no-recursion): two levels at most
 {
     struct reply *r = obj;
 
@@ -116,9 +149,48 @@ static void reply_free(void *obj) // NOLINT(misc-no-recursion): at most 7 levels
         return;
     for (size_t i = 0; i < r->elements; i++)
         reply_free(r->element[i]); // NOLINT(misc-no-recursion): see above
-    free(r->element);
+    free((void *)r->element);
     free(r->str);
     free(r);
+}
+
+/* The name of a type the store refuses, for the message. */
+static const char *refused_type(int type)
+{
+    switch (type) {
+#ifdef REDIS_REPLY_DOUBLE /* the RESP3 types: hiredis >= 1.0 */
+    case REDIS_REPLY_DOUBLE:
+        return "a RESP3 double";
+    case REDIS_REPLY_BOOL:
+        return "a RESP3 boolean";
+    case REDIS_REPLY_MAP:
+        return "a RESP3 map";
+    case REDIS_REPLY_SET:
+        return "a RESP3 set";
+    case REDIS_REPLY_ATTR:
+        return "a RESP3 attribute";
+    case REDIS_REPLY_PUSH:
+        return "a RESP3 push";
+    case REDIS_REPLY_BIGNUM:
+        return "a RESP3 big number";
+    case REDIS_REPLY_VERB:
+        return "a RESP3 verbatim string";
+#endif
+    case REDIS_REPLY_NIL: /* the task of '_': RESP2's nils are typed STRING or ARRAY */
+        return "a RESP3 null";
+    default:
+        return "an unknown type";
+    }
+}
+
+/* Stop the reader: NULL, with the reason kept for read_reply. */
+static void *refuse(const redisReadTask *task, const char *why)
+{
+    struct xt_redis *r = task->privdata;
+
+    if (r != NULL)
+        r->refused = why;
+    return NULL;
 }
 
 /* A new object of the task's type, linked into its parent array. */
@@ -141,11 +213,16 @@ static struct reply *reply_new(const redisReadTask *task)
     return r;
 }
 
+/* cppcheck-suppress constParameterCallback ; hiredis's signature */
 static void *reply_string(const redisReadTask *task, char *str, size_t len)
 {
     struct reply *r;
-    char *copy = malloc(len + 1);
+    char *copy;
 
+    if (task->type != REDIS_REPLY_STRING && task->type != REDIS_REPLY_STATUS &&
+        task->type != REDIS_REPLY_ERROR)
+        return refuse(task, refused_type(task->type));
+    copy = malloc(len + 1);
     if (copy == NULL)
         return NULL;
     memcpy(copy, str, len);
@@ -160,21 +237,26 @@ static void *reply_string(const redisReadTask *task, char *str, size_t len)
     return r;
 }
 
-/* Our replies have at most 2 elements: a larger array is refused before
- * anything is allocated for it (the reader reports it as out of memory). */
-static void *reply_array(const redisReadTask *task, int elements)
+/* A RESP2 array at the top, of at most REPLY_ARRAY_MAX elements: a longer
+ * or nested one is refused before anything is allocated for it. */
+static void *reply_array(const redisReadTask *task, reply_count elements)
 {
     struct reply *r;
     struct reply **element;
 
-    if (elements < 0 || elements > REPLY_ARRAY_MAX)
-        return NULL;
-    element = calloc((size_t)elements + 1, sizeof(struct reply *));
+    if (task->type != REDIS_REPLY_ARRAY)
+        return refuse(task, refused_type(task->type));
+    if (task->parent != NULL)
+        return refuse(task, "an array inside an array");
+    /* one test for both versions: a negative int is huge here */
+    if ((unsigned long long)elements > REPLY_ARRAY_MAX)
+        return refuse(task, "an array too long");
+    element = (struct reply **)calloc((size_t)elements + 1, sizeof(struct reply *));
     if (element == NULL)
         return NULL;
     r = reply_new(task);
     if (r == NULL) {
-        free(element);
+        free((void *)element);
         return NULL;
     }
     r->element = element;
@@ -191,18 +273,47 @@ static void *reply_integer(const redisReadTask *task, long long value)
     return r;
 }
 
-/* Called for "$-1" and "*-1", whose task has the type of the bulk/array. */
+/* RESP2's nils only: "$-1" and "*-1", whose task has the type of the
+ * bulk/array. */
 static void *reply_nil(const redisReadTask *task)
 {
-    struct reply *r = reply_new(task);
+    struct reply *r;
 
+    if (task->type != REDIS_REPLY_STRING && task->type != REDIS_REPLY_ARRAY)
+        return refuse(task, refused_type(task->type));
+    r = reply_new(task);
     if (r != NULL)
         r->type = REDIS_REPLY_NIL;
     return r;
 }
 
+#if HIREDIS_MAJOR >= 1
+static void *reply_double(const redisReadTask *task, double value, char *str, size_t len)
+{
+    (void)value;
+    (void)str;
+    (void)len;
+    return refuse(task, refused_type(task->type));
+}
+
+static void *reply_bool(const redisReadTask *task, int value)
+{
+    (void)value;
+    return refuse(task, refused_type(task->type));
+}
+#endif
+
+/* Not const: redisReaderCreateWithFunctions takes a mutable pointer. */
 static redisReplyObjectFunctions reply_functions = {
-    reply_string, reply_array, reply_integer, reply_nil, reply_free,
+    .createString = reply_string,
+    .createArray = reply_array,
+    .createInteger = reply_integer,
+    .createNil = reply_nil,
+#if HIREDIS_MAJOR >= 1
+    .createDouble = reply_double,
+    .createBool = reply_bool,
+#endif
+    .freeObject = reply_free,
 };
 
 /* ---- messages ----------------------------------------------------------- */
@@ -475,10 +586,31 @@ static int send_all(struct xt_redis *r, const char *buf, size_t len, long long d
     return XT_OK;
 }
 
-/* Read the next whole reply: blocking reads, each bounded by what is left
- * of the deadline. *received counts the bytes of this use.
- * XT_OK with *out (caller frees with reply_free); XT_STORE. */
-static int read_reply(struct xt_redis *r, struct reply **out, size_t *received, long long deadline)
+/* The reason the reader stopped: what a callback refused, or hiredis's
+ * own protocol error (its text names at most one byte of the reply). */
+static void reader_error(struct xt_redis *r, const char *what)
+{
+    char text[SERVER_TEXT_MAX + 8];
+
+    if (r->refused != NULL) {
+        set_error(r, "%s: malformed reply (%s: the store expects flat RESP2 replies)", what,
+                  r->refused);
+        return;
+    }
+    if (r->reader->err == REDIS_ERR_OOM) {
+        set_error(r, "%s: malformed reply (out of memory)", what);
+        return;
+    }
+    server_text(r, r->reader->errstr, strnlen(r->reader->errstr, sizeof(r->reader->errstr)),
+                text, sizeof(text));
+    set_error(r, "%s: malformed reply (protocol error: %s)", what, text);
+}
+
+/* Read the next whole reply, to the command `what`: blocking reads, each
+ * bounded by what is left of the deadline. *received counts the bytes of
+ * this use. XT_OK with *out (caller frees with reply_free); XT_STORE. */
+static int read_reply(struct xt_redis *r, const char *what, struct reply **out, size_t *received,
+                      long long deadline)
 {
     char buf[4096];
     void *obj = NULL;
@@ -487,9 +619,7 @@ static int read_reply(struct xt_redis *r, struct reply **out, size_t *received, 
         ssize_t n;
 
         if (redisReaderGetReply(r->reader, &obj) != REDIS_OK) {
-            set_error(r, "malformed reply (%s)",
-                      r->reader->err == REDIS_ERR_OOM ? "array too long or out of memory"
-                                                      : "protocol error");
+            reader_error(r, what);
             return XT_STORE;
         }
         if (obj != NULL) {
@@ -498,23 +628,24 @@ static int read_reply(struct xt_redis *r, struct reply **out, size_t *received, 
         }
         n = arm_timeout(r, deadline) == 0 ? recv(r->fd, buf, sizeof(buf), 0) : -2;
         if (n == -2 || (n < 0 && errno == EAGAIN)) {
-            set_error(r, "no reply within %u ms", r->timeout_ms);
+            set_error(r, "%s: no reply within %u ms", what, r->timeout_ms);
             return XT_STORE;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             r->lost = *received == 0 && (n == 0 || errno == ECONNRESET);
-            set_error(r, "read: %s", n == 0 ? "the server closed the connection" : strerror(errno));
+            set_error(r, "%s: read: %s", what,
+                      n == 0 ? "the server closed the connection" : strerror(errno));
             return XT_STORE;
         }
         *received += (size_t)n;
         if (*received > REPLY_BYTES_MAX) {
-            set_error(r, "reply longer than %d bytes", REPLY_BYTES_MAX);
+            set_error(r, "%s: reply longer than %d bytes", what, REPLY_BYTES_MAX);
             return XT_STORE;
         }
         if (redisReaderFeed(r->reader, buf, (size_t)n) != REDIS_OK) {
-            set_error(r, "out of memory reading a reply");
+            set_error(r, "%s: out of memory reading a reply", what);
             return XT_STORE;
         }
     }
@@ -553,6 +684,8 @@ static int exchange(struct xt_redis *r, int n, const int *argc, const char **con
     size_t out_len = 0, received = 0;
     int rc = XT_OK;
 
+    r->refused = NULL;
+
     for (int i = 0; i < n && rc == XT_OK; i++)
         if (format_command(out, sizeof(out), &out_len, argc[i], argv[i]) != 0) {
             set_error(r, "command too long");
@@ -562,7 +695,7 @@ static int exchange(struct xt_redis *r, int n, const int *argc, const char **con
         rc = send_all(r, out, out_len, deadline);
     OPENSSL_cleanse(out, out_len); /* AUTH carries the password */
     for (int i = 0; i < n && rc == XT_OK; i++)
-        rc = read_reply(r, &replies[i], &received, deadline);
+        rc = read_reply(r, argv[i][0], &replies[i], &received, deadline);
     /* a reply we did not ask for would answer the next request */
     if (rc == XT_OK && r->reader->pos < r->reader->len) {
         set_error(r, "unexpected data after the replies");
@@ -658,6 +791,8 @@ static int ensure_connected(struct xt_redis *r, long long deadline)
         r->reader = redisReaderCreateWithFunctions(&reply_functions);
         if (r->reader == NULL)
             return XT_NOMEM;
+        r->reader->privdata = r; /* each task's privdata: refuse() reaches the handle */
+        r->refused = NULL;
     }
     return r->ready ? XT_OK : handshake(r, deadline);
 }

@@ -6,11 +6,6 @@
 
 #include "internal.h"
 
-/* How far past the window a genuine token's step is looked for, only to
- * tell "expired" from "not yet valid" in the log: 120 steps is an hour at
- * the default interval. Reached only by correctly signed tokens. */
-#define CLASSIFY_STEPS 120
-
 struct parsed_token {
     size_t signed_len; /* OTP and nonce: the token's bytes before the space */
     unsigned char mac[XT_MAC_LEN];
@@ -58,110 +53,6 @@ static int check_signature(const struct xt_scope *s, EVP_MD_CTX *scratch, const 
     return rc;
 }
 
-/* Does otp equal the OTP of `step` under any seed? 1 yes, 0 no, -1 error. */
-static int otp_matches(const struct xt_scope *s, const char *otp, long long step)
-{
-    char expected[XT_DIGITS_MAX + 1];
-    int match = 0;
-
-    if (step < 0)
-        return 0;
-    for (unsigned i = 0; i < s->n_seeds && match == 0; i++) {
-        if (xt_totp(&s->seeds[i], s->digits, s->interval, step, expected) != XT_OK)
-            match = -1;
-        else if (CRYPTO_memcmp(expected, otp, s->digits) == 0)
-            match = 1;
-    }
-    OPENSSL_cleanse(expected, sizeof(expected));
-    return match;
-}
-
-/* Fill c with the OTPs of every seed for the steps now_step +- window.
- * XT_OK; XT_INTERNAL (c is left empty). */
-static int otp_cache_fill(const struct xt_scope *s, struct xt_otp_cache *c, long long now_step)
-{
-    char otp[XT_DIGITS_MAX + 1];
-    int rc = XT_OK;
-
-    OPENSSL_cleanse(c->otp, sizeof(c->otp));
-    c->step = -1;
-    for (unsigned i = 0; i < s->n_seeds && rc == XT_OK; i++)
-        for (unsigned k = 0; k <= 2 * s->window && rc == XT_OK; k++) {
-            long long step = now_step - s->window + k;
-
-            if (step >= 0 && (rc = xt_totp(&s->seeds[i], s->digits, s->interval, step, otp)) == XT_OK)
-                memcpy(c->otp[i][k], otp, s->digits);
-        }
-    OPENSSL_cleanse(otp, sizeof(otp));
-    if (rc != XT_OK) {
-        OPENSSL_cleanse(c->otp, sizeof(c->otp));
-        return rc;
-    }
-    c->step = now_step;
-    c->window = s->window;
-    return XT_OK;
-}
-
-/* otp_matches for a step within the window, from the cache: the OTP of a
- * step is the same for every token of it, so a busy verifier computes it
- * once per step, not once per token. */
-static int otp_matches_cached(const struct xt_scope *s, const struct xt_otp_cache *c,
-                              const char *otp, long long step)
-{
-    unsigned k = (unsigned)(step - c->step + c->window);
-    int match = 0;
-
-    for (unsigned i = 0; i < s->n_seeds; i++)
-        match |= CRYPTO_memcmp(c->otp[i][k], otp, s->digits) == 0;
-    return match;
-}
-
-/* Find the OTP's step: now first, then outwards to +-window (from cache,
- * if any: it must hold now_step), then on to CLASSIFY_STEPS.
- * XT_OK with *step; XT_EXPIRED / XT_NOT_YET_VALID if it matches a step
- * outside the window; XT_BAD_OTP; XT_INTERNAL. */
-static int check_otp(const struct xt_scope *s, const struct xt_otp_cache *cache, const char *otp,
-                     long long now_step, long long *step)
-{
-    unsigned limit = s->window + CLASSIFY_STEPS;
-
-    for (unsigned d = 0; d <= limit; d++) {
-        int later, earlier;
-
-        if (cache != NULL && d <= s->window) {
-            later = otp_matches_cached(s, cache, otp, now_step + d);
-            earlier = d == 0 ? 0 : otp_matches_cached(s, cache, otp, now_step - d);
-        } else {
-            later = otp_matches(s, otp, now_step + d);
-            earlier = d == 0 ? 0 : otp_matches(s, otp, now_step - d);
-        }
-        if (later < 0 || earlier < 0)
-            return XT_INTERNAL;
-        if (later || earlier) {
-            *step = later ? now_step + d : now_step - d;
-            if (d <= s->window)
-                return XT_OK;
-            return later ? XT_NOT_YET_VALID : XT_EXPIRED;
-        }
-    }
-    return XT_BAD_OTP;
-}
-
-/* The scope's OTP cache, brought to now_step; NULL if the state has none
- * or it cannot be filled (the OTPs are then computed per token). */
-static const struct xt_otp_cache *otp_cache_for(const xt_config *cfg, const struct xt_scope *s,
-                                                struct xt_verify_state *state, long long now_step)
-{
-    struct xt_otp_cache *c;
-
-    if (state->otps == NULL)
-        return NULL;
-    c = &state->otps[s == &cfg->global ? cfg->n_sections : (size_t)(s - cfg->sections)];
-    if ((c->step != now_step || c->window != s->window) && otp_cache_fill(s, c, now_step) != XT_OK)
-        return NULL;
-    return c;
-}
-
 int xt_verify_with(const xt_config *cfg, xt_replay *replay, struct xt_verify_state *state,
                    const char *jid, const char *token, size_t token_len, time_t now,
                    struct xt_detail *detail)
@@ -184,7 +75,7 @@ int xt_verify_with(const xt_config *cfg, xt_replay *replay, struct xt_verify_sta
     rc = check_signature(s, state->scratch, token, &pt, jid);
     if (rc == XT_OK) {
         long long now_step = (long long)now / s->interval;
-        rc = check_otp(s, otp_cache_for(cfg, s, state, now_step), token, now_step, &step);
+        rc = xt_otp_step(cfg, s, state, token, now_step, &step);
     }
     /* only a token that passed everything else may touch the store; its
      * entry outlives every verifier that may share the store, whatever the

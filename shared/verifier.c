@@ -6,19 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "internal.h"
-
-/* Identity of the config file when it was last (re)loaded: a change of
- * any of these (an edit, a replacement by rename, a chmod/chown) reloads. */
-struct file_id {
-    int exists;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime, ctime;
-};
 
 struct xt_verifier {
     char *config_path; /* NULL: a config handed in, never reloaded */
@@ -28,40 +17,18 @@ struct xt_verifier {
     struct xt_verify_state state;
     int status;              /* of the last load */
     char error[XT_ERR_MAX];  /* why the last load failed, "" if it did not */
-    struct file_id loaded_id;
+    /* SHA-256 of the bytes the loaded config was parsed from: a change is
+     * what changes them, whatever the file's times say (a same-size
+     * rewrite within one timestamp tick keeps size, mtime and ctime) */
+    unsigned char loaded_digest[XT_MAC_LEN];
     time_t last_check; /* when the file was last looked at */
 };
-
-static void file_id_of(const char *path, struct file_id *id)
-{
-    struct stat st;
-
-    memset(id, 0, sizeof *id);
-    if (stat(path, &st) != 0)
-        return;
-    id->exists = 1;
-    id->dev = st.st_dev;
-    id->ino = st.st_ino;
-    id->size = st.st_size;
-    id->mtime = st.st_mtim;
-    id->ctime = st.st_ctim; /* changes on chmod/chown too */
-}
-
-static int file_id_equal(const struct file_id *a, const struct file_id *b)
-{
-    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
-           a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
-}
 
 /* Drop the config, its store and its OTPs (the OTPs derive from the seeds:
  * wiped like them). */
 static void drop_config(xt_verifier *v)
 {
-    if (v->state.otps != NULL && v->cfg != NULL)
-        OPENSSL_cleanse(v->state.otps, (v->cfg->n_sections + 1) * sizeof(*v->state.otps));
-    free(v->state.otps);
-    v->state.otps = NULL;
+    xt_verify_state_clear(&v->state, v->cfg);
     xt_replay_free(v->replay);
     v->replay = NULL;
     xt_config_free(v->cfg);
@@ -71,14 +38,10 @@ static void drop_config(xt_verifier *v)
 /* Take cfg (also on failure): its store and OTP caches. XT_OK; XT_NOMEM. */
 static int adopt_config(xt_verifier *v, xt_config *cfg)
 {
-    int rc = XT_OK;
+    int rc;
 
     v->cfg = cfg;
-    v->state.otps = calloc(cfg->n_sections + 1, sizeof(*v->state.otps));
-    if (v->state.otps == NULL)
-        rc = XT_NOMEM;
-    for (size_t i = 0; rc == XT_OK && i <= cfg->n_sections; i++)
-        v->state.otps[i].step = -1;
+    rc = xt_verify_state_init(&v->state, cfg);
     if (rc == XT_OK && !(v->flags & XT_VERIFIER_NO_REPLAY))
         rc = xt_replay_open(cfg, &v->replay);
     if (rc != XT_OK) {
@@ -88,21 +51,51 @@ static int adopt_config(xt_verifier *v, xt_config *cfg)
     return rc;
 }
 
-/* Load the file now; on failure keep nothing (fail closed). */
-static int load(xt_verifier *v)
+/* Parse text (the file's bytes, whose digest is `digest`) into the
+ * handle, or record why read_status says it could not be read; on any
+ * failure keep nothing (fail closed). */
+static void take(xt_verifier *v, int read_status, const char *text, size_t len,
+                 const unsigned char digest[XT_MAC_LEN])
 {
     xt_config *cfg = NULL;
 
-    /* stat before reading: a change racing with the read is seen next time */
-    file_id_of(v->config_path, &v->loaded_id);
     drop_config(v);
-    v->error[0] = '\0';
-    v->status = xt_config_load(v->config_path, &cfg, v->error, sizeof v->error);
+    OPENSSL_cleanse(v->loaded_digest, sizeof v->loaded_digest);
+    v->status = read_status;
+    if (v->status == XT_OK)
+        v->status = xt_config_parse(text, len, v->config_path, &cfg, v->error, sizeof v->error);
     if (v->status == XT_OK)
         v->status = adopt_config(v, cfg);
+    if (v->status == XT_OK)
+        memcpy(v->loaded_digest, digest, XT_MAC_LEN);
     else if (v->error[0] == '\0')
         xt_seterr(v->error, sizeof v->error, "%s", xt_strerror(v->status));
-    return v->status;
+}
+
+/* Read the file and load it, unless `only_if_changed` and the last load
+ * worked and the bytes are those it loaded. A last load that failed is
+ * always tried again: its reason may have passed (EMFILE, ENOMEM, a file
+ * briefly unreadable) while the file stayed the same. 1 if it loaded (or
+ * failed to), 0 if nothing changed. */
+static int load(xt_verifier *v, int only_if_changed)
+{
+    unsigned char digest[XT_MAC_LEN];
+    char *text = NULL;
+    size_t len = 0;
+    int rc, changed = 1;
+
+    v->error[0] = '\0';
+    rc = xt_config_read(v->config_path, &text, &len, v->error, sizeof v->error);
+    if (rc == XT_OK && EVP_Digest(text, len, digest, NULL, EVP_sha256(), NULL) != 1)
+        rc = XT_INTERNAL;
+    if (only_if_changed && rc == XT_OK && v->status == XT_OK &&
+        CRYPTO_memcmp(digest, v->loaded_digest, XT_MAC_LEN) == 0)
+        changed = 0;
+    else
+        take(v, rc, text, len, digest);
+    xt_free_wipe(text, len + 1);
+    OPENSSL_cleanse(digest, sizeof digest);
+    return changed;
 }
 
 /* An empty handle with its scratch context. XT_OK; XT_NOMEM. */
@@ -137,7 +130,7 @@ int xt_verifier_new(const char *config_path, unsigned flags, xt_verifier **out)
         *out = NULL;
         return XT_NOMEM;
     }
-    load(*out); /* a failure is the handle's state, not the call's */
+    load(*out, 0); /* a failure is the handle's state, not the call's */
     return XT_OK;
 }
 
@@ -165,21 +158,10 @@ void xt_verifier_free(xt_verifier *v)
 
 int xt_verifier_refresh(xt_verifier *v, time_t now, int force)
 {
-    struct file_id id;
-
-    if (v->config_path == NULL)
-        return 0;
-    if (!force) {
-        if (now == v->last_check)
-            return 0; /* at most one stat() a second */
-        v->last_check = now;
-        file_id_of(v->config_path, &id);
-        if (file_id_equal(&id, &v->loaded_id))
-            return 0;
-    }
+    if (v->config_path == NULL || (!force && now == v->last_check))
+        return 0; /* at most one look a second */
     v->last_check = now;
-    load(v);
-    return 1;
+    return load(v, !force);
 }
 
 int xt_verifier_status(const xt_verifier *v)

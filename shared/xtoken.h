@@ -183,9 +183,10 @@ int xt_replay_open(const xt_config *cfg, xt_replay **replay);
 int xt_replay_probe(xt_replay *replay, char *report, size_t reportlen, char *warning,
                     size_t warnlen);
 
-/* A handle on the store in dir (DIR/<euid>.store). Does no I/O: the store is
- * opened (and the directory created 0700 if missing) on first use and kept
- * open; a long-lived handle reopens it after a fork or once it notices (at
+/* A handle on the store in dir: DIR/<euid>.store if the euid owns DIR,
+ * else DIR/<user name>/<euid>.store (a directory root made for the user;
+ * replay.c). Does no I/O: the store is opened (DIR created if missing) on
+ * first use and kept open; a long-lived handle reopens it after a fork or once it notices (at
  * most a second later) that the file was removed or replaced. One handle per
  * thread. XT_OK; XT_NOMEM. */
 int xt_replay_new(const char *dir, xt_replay **replay);
@@ -269,7 +270,8 @@ typedef struct xt_verifier xt_verifier;
 
 /* A handle on the config at config_path, loaded now. The handle exists
  * even when the config cannot be loaded: it then refuses everything with
- * XT_CONFIG (fail closed) and tries again once the file changes;
+ * XT_CONFIG (fail closed) and tries again at every xt_verifier_refresh (at
+ * most once a second) until a load works;
  * xt_verifier_status()/xt_verifier_error() say why. XT_OK; XT_NOMEM. */
 int xt_verifier_new(const char *config_path, unsigned flags, xt_verifier **v);
 
@@ -280,11 +282,15 @@ int xt_verifier_new_from(xt_config *cfg, unsigned flags, xt_verifier **v);
 /* NULL is fine. Wipes the keys. */
 void xt_verifier_free(xt_verifier *v);
 
-/* Reload the config when force is set, or when its file changed (device,
- * inode, size, mtime or ctime; looked at no more than once per second of
- * `now`). A failed reload drops the old config too (fail closed: nothing is
- * accepted with keys the admin meant to replace). Returns 1 if a load was
- * attempted (the caller may log xt_verifier_status/_error), 0 otherwise. */
+/* Reload the config when force is set; otherwise look at the file no more
+ * than once per second of `now`, reading it whole, and reload when its
+ * content differs from what was loaded (a SHA-256 of the bytes: a
+ * same-size rewrite within one timestamp tick is seen too), when it cannot
+ * be read, or when the last load failed (its reason may have passed:
+ * EMFILE, ENOMEM, a file briefly unreadable). A failed reload drops the old
+ * config too (fail closed: nothing is accepted with keys the admin meant to
+ * replace). Returns 1 if a load was attempted (the caller may log
+ * xt_verifier_status/_error), 0 otherwise. */
 int xt_verifier_refresh(xt_verifier *v, time_t now, int force);
 
 /* XT_OK while a config is loaded; otherwise the status of the failed load

@@ -17,29 +17,38 @@ static const char isuser_usage[] =
     "file listing JIDs or localparts, one per line.\n"
     "Exit 0 exists, 1 does not, 2 error.\n";
 
+int tool_replay_probe(const xt_config *cfg, char *report, size_t reportlen, char *warning,
+                      size_t warnlen, char *err, size_t errlen)
+{
+    xt_replay *replay = NULL;
+    int status = xt_replay_open(cfg, &replay);
+
+    report[0] = warning[0] = err[0] = '\0';
+    if (status == XT_OK)
+        status = xt_replay_probe(replay, report, reportlen, warning, warnlen);
+    if (status != XT_OK)
+        snprintf(err, errlen, "%s",
+                 replay && *xt_replay_error(replay) ? xt_replay_error(replay)
+                                                    : xt_strerror(status));
+    xt_replay_free(replay);
+    return status;
+}
+
 /* Reach the replay store as the services will (Redis: connect, AUTH, PING)
  * and print what it says. EXIT_OK; EXIT_USAGE after an error line. */
 static int check_replay(const xt_config *cfg)
 {
-    char report[1024], warning[1024];
-    xt_replay *replay = NULL;
-    int status = xt_replay_open(cfg, &replay), rc = EXIT_USAGE;
+    char report[1024], warning[1024], err[1024];
 
-    if (status == XT_OK)
-        status = xt_replay_probe(replay, report, sizeof report, warning, sizeof warning);
-    if (status != XT_OK) {
-        tool_error("check-config: replay store: %s",
-                   replay && *xt_replay_error(replay) ? xt_replay_error(replay)
-                                                      : xt_strerror(status));
-        goto done;
+    if (tool_replay_probe(cfg, report, sizeof report, warning, sizeof warning, err,
+                          sizeof err) != XT_OK) {
+        tool_error("check-config: replay store: %s", err);
+        return EXIT_USAGE;
     }
     fputs(report, stdout);
     if (warning[0] != '\0')
         tool_error("check-config: warning: %s", warning);
-    rc = EXIT_OK;
-done:
-    xt_replay_free(replay);
-    return rc;
+    return EXIT_OK;
 }
 
 int cmd_check_config(int argc, char **argv)

@@ -1,8 +1,10 @@
 /* xtoken doctor: the command, the report lines and the list of who uses
  * which config. The checks live in doctor_*.c, one area each. */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "doctor.h"
 #include "tool.h"
@@ -14,16 +16,33 @@ static const char doctor_usage[] =
     "(/etc/prosody/prosody.cfg.lua), saslauthd (/etc/default/saslauthd), every\n"
     "/etc/pam.d file naming pam_xtoken.so, the replay directory and the clock.\n"
     "One line per finding: ok, warn or FAIL, with what is wrong, why it matters and\n"
-    "the fix.\n"
+    "the fix. The server configs are evaluated in a child process confined to the\n"
+    "root, as the service's user, and stopped after " DOC_STR(DOC_SANDBOX_SECONDS) " s each; bytes\n"
+    "that are not printable ASCII are shown as \\xNN.\n"
     "  --config F   the config a service uses when it names none (default\n"
     "               " XT_DEFAULT_CONFIG ")\n"
     "  --root DIR   read every file below DIR instead of / (a staged image, tests)\n"
     "Exit 0 no FAIL, 1 any FAIL, 2 usage error.\n";
 
+/* The line as it may reach a terminal: printable ASCII as is, every other
+ * byte (newline, ESC, other control bytes, bytes >= 0x80) as \xNN, so that a
+ * config can neither fake or hide a line nor send terminal sequences. */
+static void print_escaped(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p >= 0x20 && *p < 0x7f)
+            putchar(*p);
+        else
+            printf("\\x%02x", *p);
+    }
+}
+
 void doc_report(struct doctor *d, enum doc_level level, const char *area, const char *fmt, ...)
 {
     static const char *const names[] = {"ok", "warn", "FAIL"};
+    char text[DOC_LINE_MAX];
     va_list ap;
+    int n;
 
     if (level == DOC_OK)
         d->n_ok++;
@@ -31,10 +50,15 @@ void doc_report(struct doctor *d, enum doc_level level, const char *area, const 
         d->n_warn++;
     else
         d->n_fail++;
-    printf("%-4s %s: ", names[level], area);
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    n = vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof text)
+        memcpy(text + sizeof text - 4, "...", 4);
+    printf("%-4s ", names[level]);
+    print_escaped(area);
+    fputs(": ", stdout);
+    print_escaped(text);
     putchar('\n');
 }
 
@@ -54,6 +78,18 @@ void doc_add_use(struct doctor *d, const char *user, const char *config, const c
     snprintf(use->domain, sizeof use->domain, "%s", domain ? domain : "");
     snprintf(use->who, sizeof use->who, "%s", who);
     use->replay_off = replay_off;
+}
+
+void doc_claim_pam_service(struct doctor *d, const char *service)
+{
+    char who[DOC_NAME_MAX];
+    size_t kept = 0;
+
+    snprintf(who, sizeof who, "/etc/pam.d/%s", service);
+    for (size_t i = 0; i < d->n_uses; i++)
+        if (strcmp(d->uses[i].who, who) != 0)
+            d->uses[kept++] = d->uses[i];
+    d->n_uses = kept;
 }
 
 /* --root DIR as a prefix: "" for /, no trailing slash. 0; -1 if unusable. */
@@ -97,12 +133,18 @@ int cmd_doctor(int argc, char **argv)
     memset(&d, 0, sizeof d);
     d.root = root;
     d.config = opts.config;
+    d.rootfd = open(root[0] ? root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (d.rootfd < 0) {
+        tool_error("doctor: cannot open --root %s", root);
+        return EXIT_USAGE;
+    }
     doc_check_pam_files(&d);
     doc_check_ejabberd(&d);
     doc_check_prosody(&d);
     doc_check_saslauthd(&d);
     doc_check_configs(&d);
     doc_check_clock(&d);
+    close(d.rootfd);
     printf("doctor: %u ok, %u warn, %u FAIL\n", d.n_ok, d.n_warn, d.n_fail);
     if (fflush(stdout) != 0) {
         tool_error("doctor: cannot write to stdout");

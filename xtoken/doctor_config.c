@@ -1,12 +1,15 @@
 /* xtoken doctor: every config a service uses. It must pass check-config
- * (the same loader), be readable by each service user that verifies with
- * it, hold keys for each domain served, and name a usable replay store. */
+ * (the same loader and the same probe of a Redis replay store: a server
+ * that does not answer, refuses the password or may evict entries is a
+ * FAIL), be readable by each service user that verifies with it, hold keys
+ * for each domain served, and name a usable replay store. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "doctor.h"
+#include "tool.h"
 
 #define FIX_MAX (3 * DOC_PATH_MAX)
 
@@ -134,8 +137,51 @@ static xt_config *load_config(struct doctor *d, const char *path)
     return cfg;
 }
 
+/* The report's lines as one: "a; b". */
+static void join_lines(const char *lines, char *out, size_t outlen)
+{
+    size_t used = 0, n;
+
+    out[0] = '\0';
+    for (const char *p = lines; *p && used < outlen; p += n + (p[n] == '\n')) {
+        n = strcspn(p, "\n");
+        int w = snprintf(out + used, outlen - used, "%s%.*s", used ? "; " : "", (int)n, p);
+        used = w < 0 ? outlen : used + (size_t)w;
+    }
+}
+
+/* The replay store as check-config reaches it (Redis: connect, AUTH, PING,
+ * clocks, eviction policy). 1 if it passes, with what it said in report;
+ * 0 after a FAIL. */
+static int probe_store(struct doctor *d, const char *area, const char *path, const xt_config *cfg,
+                       char *report, size_t reportlen)
+{
+    char lines[1024], warning[1024], err[1024];
+
+    if (tool_replay_probe(cfg, lines, sizeof lines, warning, sizeof warning, err,
+                          sizeof err) != XT_OK) {
+        doc_report(d, DOC_FAIL, area,
+                   "check-config fails: replay store: %s: every login is refused (the replay "
+                   "store must record each token); fix: make the Redis server that 'replay =' "
+                   "names answer with the password in %s (systemctl status redis-server), then "
+                   "xtoken check-config --config %s",
+                   err, path, path);
+        return 0;
+    }
+    if (warning[0] != '\0') {
+        doc_report(d, DOC_FAIL, area,
+                   "check-config warns: %s: a used token could log in again; fix: as it says, "
+                   "then xtoken check-config --config %s",
+                   warning, path);
+        return 0;
+    }
+    join_lines(lines, report, reportlen);
+    return 1;
+}
+
 /* The ok line of a config that passed, with what check-config lists. */
-static void report_config_ok(struct doctor *d, const char *path, const xt_config *cfg)
+static void report_config_ok(struct doctor *d, const char *path, const xt_config *cfg,
+                             const char *store)
 {
     char area[DOC_PATH_MAX + 8], domains[512] = "";
 
@@ -147,7 +193,8 @@ static void report_config_ok(struct doctor *d, const char *path, const xt_config
                      strcmp(info.name, "*") == 0 ? "any domain" : info.name);
     }
     snprintf(area, sizeof area, "config %s", path);
-    doc_report(d, DOC_OK, area, "passes check-config (keys for %s)", domains);
+    doc_report(d, DOC_OK, area, "passes check-config (keys for %s%s%s)", domains,
+               store[0] ? "; " : "", store);
 }
 
 void doc_check_configs(struct doctor *d)
@@ -168,8 +215,12 @@ void doc_check_configs(struct doctor *d)
             continue;
         done[n_done++] = path;
         cfg = load_config(d, path);
-        if (cfg != NULL)
-            report_config_ok(d, path, cfg);
+        if (cfg != NULL) {
+            char area[DOC_PATH_MAX + 8], report[2048];
+            snprintf(area, sizeof area, "config %s", path);
+            if (probe_store(d, area, path, cfg, report, sizeof report))
+                report_config_ok(d, path, cfg, report);
+        }
         for (j = i; j < d->n_uses; j++) {
             if (strcmp(d->uses[j].config, path) != 0)
                 continue;

@@ -1,7 +1,6 @@
 /* xtoken doctor: /etc/pam.d service files. Each line naming pam_xtoken.so
  * has its arguments checked by the module's own rules (shared/pamargs.c)
  * and its module file looked for where Linux-PAM looks. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,22 +245,22 @@ static int check_file(struct doctor *d, const char *name)
 
 void doc_check_pam_files(struct doctor *d)
 {
-    char dir[DOC_PATH_MAX];
-    struct dirent **names = NULL;
-    int n, found = 0;
+    char **names = NULL;
+    int n = doc_list_dir(d, "/etc/pam.d", &names), found = 0;
 
-    if (doc_path(d, "/etc/pam.d", dir, sizeof dir) != 0 || (n = scandir(dir, &names, NULL, alphasort)) < 0) {
+    if (n < 0) {
         doc_report(d, DOC_WARN, "pam.d", "cannot list /etc/pam.d: no PAM service checked");
         return;
     }
     for (int i = 0; i < n; i++) {
-        const char *name = names[i]->d_name;
+        const char *name = names[i];
         /* dpkg leftovers and editor backups are not services PAM reads */
         if (name[0] != '.' && !strstr(name, ".dpkg-") && name[strlen(name) - 1] != '~')
             found += check_file(d, name);
         free(names[i]);
     }
     free(names);
+    d->pam_services = found;
     if (!found)
         doc_report(d, DOC_OK, "pam.d", "no service in /etc/pam.d names pam_xtoken.so");
 }

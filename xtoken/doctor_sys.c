@@ -1,5 +1,6 @@
 /* xtoken doctor: files below --root, users and groups of the checked
  * system, and who can read what. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -21,24 +22,20 @@ int doc_path(const struct doctor *d, const char *path, char *out, size_t outlen)
 
 int doc_exists(const struct doctor *d, const char *path)
 {
-    char full[DOC_PATH_MAX];
-    struct stat st;
+    int fd = doc_open_in(d, path, O_PATH);
 
-    return doc_path(d, path, full, sizeof full) == 0 && stat(full, &st) == 0;
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
 }
 
 int doc_read(const struct doctor *d, const char *path, size_t maxlen, char **text, size_t *len)
 {
-    char full[DOC_PATH_MAX];
     char *buf = NULL;
     size_t got = 0;
-    int fd = -1, rc = -1;
+    int fd = doc_open_in(d, path, O_RDONLY | O_NONBLOCK), rc = -1;
 
-    if (doc_path(d, path, full, sizeof full) != 0) {
-        errno = ENAMETOOLONG;
-        goto done;
-    }
-    fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0 || (buf = malloc(maxlen + 1)) == NULL)
         goto done;
     for (;;) {
@@ -65,6 +62,37 @@ done:
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+/* scandir's filter: not "." or "..". */
+static int not_dots(const struct dirent *e)
+{
+    return strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+}
+
+int doc_list_dir(const struct doctor *d, const char *dir, char ***names)
+{
+    int fd = doc_open_in(d, dir, O_RDONLY | O_DIRECTORY);
+    struct dirent **entries = NULL;
+    char **list = NULL;
+    int n = fd >= 0 ? scandirat(fd, ".", &entries, not_dots, alphasort) : -1, kept = 0;
+
+    if (fd >= 0)
+        close(fd);
+    if (n > 0)
+        list = calloc((size_t)n, sizeof *list);
+    for (int i = 0; i < n; i++) {
+        if (list != NULL && kept < DOC_DIR_MAX && (list[kept] = strdup(entries[i]->d_name)) != NULL)
+            kept++;
+        free(entries[i]);
+    }
+    free(entries);
+    *names = list;
+    if (n > 0 && list == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return n < 0 ? -1 : kept;
 }
 
 /* The user from root/etc/passwd and root/etc/group. 0; -1 if unknown. */

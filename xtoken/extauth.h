@@ -1,11 +1,12 @@
-/* xtoken extauth: the external-authentication protocol of ejabberd (and the
- * line protocol of Prosody's mod_auth_external) over a pair of fds.
+/* xtoken extauth: the external-authentication protocol of ejabberd over a
+ * pair of fds. Requests are framed by length, never by newline: a password
+ * may hold any byte and is still one request with one answer.
  *
  * Data path, per request:
- *   extauth_serve (extauth_proto.c): read one frame or line
+ *   extauth_serve (extauth_proto.c): read one frame
  *   -> extauth_parse_request: split "auth:U:S:P" (the password is the rest)
  *   -> extauth_answer (extauth.c): xt_jid_make(U, S) -> xt_verify(...)
- *   -> write the 4-byte reply (or "1\n" / "0\n").
+ *   -> write the 4-byte reply.
  *
  * Fuzzing entry points (no signals, no syslog unless log_open was called):
  *   - extauth_parse_request(): one request's text in a writable buffer;
@@ -26,13 +27,7 @@
 #include "xtoken.h"
 
 #define EXTAUTH_FRAME_MAX 65535             /* a 2-byte length */
-#define EXTAUTH_LINE_MAX  65535             /* longest line mode request, without the newline */
 #define EXTAUTH_MSG_MAX   (XT_ERR_MAX + 64) /* one log message */
-
-enum extauth_protocol {
-    EXTAUTH_EJABBERD, /* 2-byte big-endian length + text; reply 00 02 00 0N */
-    EXTAUTH_LINE,     /* one request per line; reply "1\n" or "0\n" */
-};
 
 enum extauth_kind {
     EXTAUTH_MALFORMED,   /* unknown command, missing field, NUL byte */
@@ -51,7 +46,6 @@ struct extauth_request {
 
 struct extauth_ctx {
     /* settings (from the command line) */
-    enum extauth_protocol protocol;
     const char *config_path; /* NULL: use verifier as set, never reload */
     const char *users;       /* users policy for isuser: any, nss or a path */
     int no_replay;
@@ -68,7 +62,7 @@ extern volatile sig_atomic_t extauth_reload_requested;
 /* Set by the loop while it is blocked reading input: SIGTERM may exit then. */
 extern volatile sig_atomic_t extauth_waiting;
 
-/* Zero ctx and fill in the defaults (protocol ejabberd, users "any"). */
+/* Zero ctx and fill in the defaults (users "any"). */
 void extauth_ctx_init(struct extauth_ctx *ctx);
 /* Free the verifier (config, replay handle). */
 void extauth_ctx_free(struct extauth_ctx *ctx);

@@ -1,8 +1,8 @@
 /* xtoken extauth: framing and request parsing (see extauth.h).
  *
- * Input goes through one buffer big enough for the largest frame or line,
- * filled by read() of whatever is available: usually one read() per
- * request, short reads are simply read again. A request costs one read()
+ * Input goes through one buffer big enough for the largest frame, filled
+ * by read() of whatever is available: usually one read() per request,
+ * short reads are simply read again. A request costs one read()
  * and one write(), like the bare IPC.
  *
  * Signals (handlers installed by `xtoken extauth`, without SA_RESTART):
@@ -20,14 +20,13 @@
 
 #include "extauth.h"
 
-/* A whole frame (2 + 65535 bytes) or line (65535 + newline) always fits
- * after the unread bytes are moved to the front. */
+/* A whole frame (2 + 65535 bytes) always fits after the unread bytes are
+ * moved to the front. */
 #define READ_BUF_SIZE (2 * (EXTAUTH_FRAME_MAX + 2))
 
 struct reader {
     int fd;
     size_t start, end; /* unread bytes are buf[start, end) */
-    size_t scanned;    /* line mode: buf[start, scanned) has no newline */
     unsigned char buf[READ_BUF_SIZE];
 };
 
@@ -51,7 +50,6 @@ static enum fill_result reader_fill(struct reader *r, size_t need, struct extaut
 {
     if (r->start > 0 && (r->start + need > READ_BUF_SIZE || r->end == READ_BUF_SIZE)) {
         memmove(r->buf, r->buf + r->start, r->end - r->start);
-        r->scanned -= r->start;
         r->end -= r->start;
         r->start = 0;
     }
@@ -198,37 +196,6 @@ static int serve_frames(struct reader *r, int out_fd, struct extauth_ctx *ctx)
     }
 }
 
-/* Line protocol: one request per line, "1\n" or "0\n" per line. A line
- * over EXTAUTH_LINE_MAX is discarded up to its newline and answered 0. */
-static int serve_lines(struct reader *r, int out_fd, struct extauth_ctx *ctx)
-{
-    int discarding = 0;
-
-    for (;;) {
-        unsigned char *newline = memchr(r->buf + r->scanned, '\n', r->end - r->scanned);
-        enum fill_result fill;
-        int yes = 0;
-
-        if (newline == NULL) {
-            r->scanned = r->end;
-            if (r->end - r->start > EXTAUTH_LINE_MAX) { /* too long: drop what we have */
-                discarding = 1;
-                r->start = r->scanned = r->end;
-            }
-            fill = reader_fill(r, EXTAUTH_LINE_MAX + 1, ctx);
-            if (fill != FILL_OK) /* EOF mid-line: no answer, like EOF mid-frame */
-                return fill == FILL_ERROR;
-            continue;
-        }
-        if (!discarding)
-            yes = handle_request(ctx, r->buf + r->start, (size_t)(newline - (r->buf + r->start)));
-        discarding = 0;
-        r->start = r->scanned = (size_t)(newline - r->buf) + 1;
-        if (write_all(out_fd, yes ? "1\n" : "0\n", 2) < 0)
-            return 1;
-    }
-}
-
 int extauth_serve(int in_fd, int out_fd, struct extauth_ctx *ctx)
 {
     struct reader *r = calloc(1, sizeof *r);
@@ -237,7 +204,7 @@ int extauth_serve(int in_fd, int out_fd, struct extauth_ctx *ctx)
     if (r == NULL)
         goto done;
     r->fd = in_fd;
-    rc = ctx->protocol == EXTAUTH_LINE ? serve_lines(r, out_fd, ctx) : serve_frames(r, out_fd, ctx);
+    rc = serve_frames(r, out_fd, ctx);
 done:
     if (r)
         memset(r->buf, 0, sizeof r->buf);

@@ -13,6 +13,7 @@
  * code directly stays quiet). */
 static enum { DEST_NONE, DEST_SYSLOG, DEST_BOTH, DEST_STDERR } log_mode = DEST_NONE;
 static int log_verbose;
+static const char *log_ident = "xtoken";
 
 /* 1 if a syslog daemon listens on LOG_SOCKET_PATH: glibc's syslog() drops
  * messages silently when nobody does (a container without a syslog daemon),
@@ -40,15 +41,22 @@ static int syslog_reachable(void)
 
 void log_open(int verbose)
 {
-    log_verbose = verbose;
+    log_open_as("xtoken", verbose ? LOG_OPEN_VERBOSE : 0);
+}
+
+void log_open_as(const char *ident, unsigned flags)
+{
+    log_ident = ident;
+    log_verbose = (flags & LOG_OPEN_VERBOSE) != 0;
     if (!syslog_reachable()) {
         log_mode = DEST_STDERR;
-        log_msg(LOG_NOTICE, "no syslog socket at %s: logging to standard error",
-                LOG_SOCKET_PATH);
+        if (!(flags & LOG_OPEN_QUIET))
+            log_msg(LOG_NOTICE, "no syslog socket at %s: logging to standard error",
+                    LOG_SOCKET_PATH);
         return;
     }
-    log_mode = verbose ? DEST_BOTH : DEST_SYSLOG;
-    openlog("xtoken", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+    log_mode = log_verbose ? DEST_BOTH : DEST_SYSLOG;
+    openlog(ident, LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
 }
 
 int log_to_stderr_only(void)
@@ -58,7 +66,7 @@ int log_to_stderr_only(void)
 
 static void stderr_line(const char *fmt, va_list ap)
 {
-    fputs("xtoken: ", stderr);
+    fprintf(stderr, "%s: ", log_ident);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
 }

@@ -14,6 +14,14 @@
  * every line to standard error. Until this is called, log_msg does nothing. */
 void log_open(int verbose);
 
+/* log_open for another program (xtoken-credentials): ident names it in
+ * syslog and prefixes its standard error lines. LOG_OPEN_QUIET leaves out
+ * the "no syslog socket" line, which a CGI program would write on every
+ * request. ident must outlive the logging (a string literal). */
+#define LOG_OPEN_VERBOSE 1u
+#define LOG_OPEN_QUIET   2u
+void log_open_as(const char *ident, unsigned flags);
+
 /* 1 if log_open found no syslog socket and writes to standard error. */
 int log_to_stderr_only(void);
 

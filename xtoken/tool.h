@@ -8,7 +8,7 @@
 #include "xtoken.h"
 
 #ifndef XTOKEN_VERSION
-#define XTOKEN_VERSION "0.2.0"
+#define XTOKEN_VERSION "0.3.0"
 #endif
 
 /* Exit codes of every subcommand. */
@@ -54,6 +54,14 @@ void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Load opts->config; on failure print the library's one-line reason.
  * XT_OK with *cfg set, or the library's status. */
 int tool_load_config(const char *path, xt_config **cfg);
+
+/* Reach the config's replay store as the services will, as check-config
+ * does (Redis: connect, authenticate, PING, the clocks, the eviction
+ * policy; the file store: nothing). XT_OK with report ('\n'-terminated
+ * lines) and warning ("" or what could let a token in twice); otherwise
+ * the status with the reason in err. Shared by check-config and doctor. */
+int tool_replay_probe(const xt_config *cfg, char *report, size_t reportlen, char *warning,
+                      size_t warnlen, char *err, size_t errlen);
 
 /* Subcommands: each returns the process exit code. */
 int cmd_keygen(int argc, char **argv);

@@ -343,15 +343,18 @@ START_TEST(test_fake_wrong_replies)
     struct {
         const char *reply, *reason;
     } cases[] = {
-        {"hello world\r\n", "protocol error"},
+        {"hello world\r\n", "TIME: malformed reply (protocol error: "},
         {buf[0], "read-only replica"},
         {buf[1], "out of memory"},
         {buf[2], "unexpected reply (an integer, not OK)"},
         {buf[3], "unexpected reply (a string, not OK)"},
         {"+OK\r\n+OK\r\n", "TIME: unexpected reply (a status)"},
         {"*2\r\n$3\r\nabc\r\n$1\r\n0\r\n+OK\r\n", "TIME: unexpected reply (not a number)"},
-        {"*2000000000\r\n", "array too long"},
-        {"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", "protocol error"},
+        {"*2000000000\r\n", "TIME: malformed reply (an array too long"},
+        {"*17\r\n", "TIME: malformed reply (an array too long"},
+        {"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n",
+         "TIME: malformed reply (an array inside an array"},
+        {"*1\r\n*0\r\n+OK\r\n", "TIME: malformed reply (an array inside an array"},
         {buf[4], "unexpected data after the replies"},
         {"", "the server closed the connection"},
         {"*2\r\n$10\r\n", "the server closed the connection"},
@@ -379,6 +382,68 @@ START_TEST(test_fake_wrong_replies)
         ck_assert_msg(rc == XT_STORE, "case %zu: status %d (%s)", i, rc, err);
         ck_assert_msg(strstr(err, cases[i].reason) != NULL, "case %zu: '%s' lacks '%s'", i, err,
                       cases[i].reason);
+    }
+}
+END_TEST
+
+/* RESP3, which hiredis 1.x parses even on a RESP2 connection (0.14 knows
+ * none of it), and deep nesting: refused as malformed at every place a
+ * reply is read, never a crash, never an answer. The reason names the
+ * RESP3 type (hiredis 1.x) or quotes hiredis 0.14's protocol error. */
+#if HIREDIS_MAJOR >= 1
+#define BY_VERSION(v1, v0) v1
+#else
+#define BY_VERSION(v1, v0) v0
+#endif
+static char deep[1000 * 4 + 8];
+
+START_TEST(test_fake_resp3)
+{
+    static const struct {
+        const char *reply, *reason, *alt; /* alt: a hiredis that parses it too */
+    } cases[] = {
+        {",3.14\r\n", BY_VERSION("(a RESP3 double", "got \",\" as reply type byte"), NULL},
+        {"#t\r\n", BY_VERSION("(a RESP3 boolean", "got \"#\" as reply type byte"), NULL},
+        {"%1\r\n+a\r\n:1\r\n", BY_VERSION("(a RESP3 map", "got \"%\" as reply type byte"), NULL},
+        {"~1\r\n+OK\r\n", BY_VERSION("(a RESP3 set", "got \"~\" as reply type byte"), NULL},
+        {">2\r\n$7\r\nmessage\r\n$2\r\nhi\r\n",
+         BY_VERSION("(a RESP3 push", "got \">\" as reply type byte"), NULL},
+        {"(3492890328409238509324850943850943825024385\r\n",
+         BY_VERSION("(a RESP3 big number", "got \"(\" as reply type byte"), NULL},
+        {"=15\r\ntxt:Some string\r\n",
+         BY_VERSION("(a RESP3 verbatim string", "got \"=\" as reply type byte"), NULL},
+        {"_\r\n", BY_VERSION("(a RESP3 null", "got \"_\" as reply type byte"), NULL},
+        /* hiredis 1.2 has no attributes; later ones parse them */
+        {"|1\r\n+ttl\r\n:3600\r\n+OK\r\n", "got \"|\" as reply type byte", "(a RESP3 attribute"},
+        {"%-1\r\n", BY_VERSION("(a RESP3 map", "got \"%\" as reply type byte"), NULL},
+        {"*2\r\n,1.5\r\n$6\r\n123456\r\n",
+         BY_VERSION("(a RESP3 double", "got \",\" as reply type byte"), NULL},
+        {deep, "(an array inside an array", NULL},
+    };
+    /* where: TIME (first), SET (after a good TIME), AUTH (a password set) */
+    for (int where = 0; where < 3; where++) {
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            static const char *const command[] = {"TIME: ", "SET: ", "AUTH: "};
+            char reply[4200], err[XT_ERR_MAX];
+            struct script s = {.reply = reply};
+            int rc;
+
+            for (int d = 0; d < 1000; d++)
+                memcpy(deep + 4 * d, "*1\r\n", 4);
+            memcpy(deep + 4000, ":1\r\n", 5);
+            if (where == 1)
+                time_then(reply, sizeof(reply), 0, cases[i].reply);
+            else
+                snprintf(reply, sizeof(reply), "%s+OK\r\n", cases[i].reply);
+            rc = use_fake(&s, where == 2 ? "redis_password = " PASSWORD : "", err, sizeof(err));
+            ck_assert_msg(rc == XT_STORE, "%s%s: status %d (%s)", command[where], cases[i].reply,
+                          rc, err);
+            ck_assert_msg(strstr(err, command[where]) && strstr(err, "malformed reply (") &&
+                              (strstr(err, cases[i].reason) ||
+                               (cases[i].alt && strstr(err, cases[i].alt))),
+                          "%s%.20s: '%s' lacks '%s'", command[where], cases[i].reply, err,
+                          cases[i].reason);
+        }
     }
 }
 END_TEST
@@ -693,6 +758,7 @@ static Suite *redis_suite(void)
     tcase_set_timeout(fake, 30);
     tcase_add_test(fake, test_fake_ok_and_replayed);
     tcase_add_test(fake, test_fake_wrong_replies);
+    tcase_add_test(fake, test_fake_resp3);
     tcase_add_test(fake, test_fake_slow);
     tcase_add_test(fake, test_fake_clock_ahead);
     tcase_add_test(fake, test_fake_auth);

@@ -18,3 +18,9 @@ e2e-cluster: all $(BUILD)/xtoken
 
 CHECK_TARGETS += check-cluster
 E2E_TARGETS += e2e-cluster
+
+# doc/clusters.md followed as written in pristine Debian 12 and 13 roots
+# (root only, a few minutes; tests/cluster/guide-roots.sh).
+.PHONY: check-guide-cluster
+check-guide-cluster:
+	tests/cluster/guide-roots.sh

@@ -547,5 +547,164 @@ class Faults(ClusterCase):
         self.assertIn(b"can evict replay entries", p.stderr)
 
 
+def hiredis_major():
+    """The hiredis this build compiled against (the Makefile's pkg-config)."""
+    out = subprocess.run([os.environ.get("PKG", "pkg-config"), "--modversion", "hiredis"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split(".")[0])
+
+
+class Hostile(ClusterCase):
+    """A hostile Redis (tests/cluster/hostile_redis.py on 127.0.0.1, its own
+    process, stopped by pid) answers one command at a time with RESP3, which
+    hiredis 1.x parses even on a RESP2 connection, or with 1,000 nested
+    arrays: every command the store sends (AUTH, SELECT, TIME, SET; for
+    check-config PING, TIME, CONFIG GET, INFO), through `xtoken verify`,
+    `xtoken check-config`, the PAM module and a long-lived `xtoken extauth`.
+    Each is refused as the store's error with the reason, the process never
+    crashes, and the honest answers are accepted (the server is good enough
+    for the refusals to be the payloads' doing)."""
+    server_name = "hostile-unused"
+    PASSWORD = "hostile-" + secrets.token_urlsafe(9)
+    TYPE_BYTE = {"double": ",", "boolean": "#", "map": "%", "set": "~", "push": ">",
+                 "bignum": "(", "verbatim": "=", "attribute": "|", "null": "_",
+                 "blob-error": "!", "double-in-array": ","}
+    RESP3_NAME = {"double": "a RESP3 double", "boolean": "a RESP3 boolean", "map": "a RESP3 map",
+                  "set": "a RESP3 set", "push": "a RESP3 push", "bignum": "a RESP3 big number",
+                  "verbatim": "a RESP3 verbatim string", "null": "a RESP3 null",
+                  "double-in-array": "a RESP3 double"}
+    PAYLOADS = list(TYPE_BYTE) + ["deep-1000"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="xt-hostile-", dir=BASE)
+        os.chmod(cls.dir, 0o700)
+        portfile = os.path.join(cls.dir, "port")
+        cls.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "hostile_redis.py"),
+                                     portfile], stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        with open(os.path.join(BASE, "pids"), "a") as f:
+            f.write("%d %s\n" % (cls.proc.pid, start_time(cls.proc.pid)))
+        deadline = time.monotonic() + 10
+        while not os.path.exists(portfile):
+            if time.monotonic() > deadline or cls.proc.poll() is not None:
+                cls.proc.kill()
+                raise AssertionError("hostile_redis.py did not start")
+            time.sleep(0.02)
+        with open(portfile) as f:
+            cls.port = int(f.read())
+        cls.v1 = hiredis_major() >= 1
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.kill()  # by its own pid
+        cls.proc.wait()
+
+    def control(self, *args):
+        c = Resp(self.port, None)
+        try:
+            return c.cmd(*args)
+        finally:
+            c.close()
+
+    def plan(self, command, payload):
+        self.assertEqual(self.control("XT-PLAN", command, payload), "OK")
+
+    def served(self):
+        return self.control("XT-SERVED")
+
+    def reasons(self, payload):
+        """What the store may say: the RESP3 type (hiredis 1.x parses it) or
+        hiredis's protocol error for the type byte (0.14 knows no RESP3;
+        1.2 has no attributes and no blob errors)."""
+        if payload == "deep-1000":
+            return ["malformed reply (an array inside an array: "]
+        proto = 'malformed reply (protocol error: Protocol error, got "%s" as reply type byte)' % (
+            self.TYPE_BYTE[payload])
+        if not self.v1:
+            return [proto]
+        if payload == "attribute":
+            return [proto, "malformed reply (a RESP3 attribute: "]
+        if payload == "blob-error":
+            return [proto]
+        return ["malformed reply (%s: " % self.RESP3_NAME[payload]]
+
+    def assert_refused(self, text, command, payload):
+        self.assertTrue(any("%s: %s" % (command, r) in text for r in self.reasons(payload)),
+                        "%s %s: %r lacks %r" % (command, payload, text, self.reasons(payload)))
+        self.assertNotIn(self.PASSWORD, text)
+
+    def hostile_conf(self, name):
+        return node_config(os.path.join(self.dir, name + ".conf"),
+                           "redis://127.0.0.1:%d/3" % self.port, self.PASSWORD,
+                           "redis_timeout_ms = 500\n")
+
+    def test_honest_answers_accepted(self):
+        conf = self.hostile_conf("h-honest")
+        self.plan("NONE", "NONE")
+        self.assertEqual(verify(conf, token()), (0, ""))
+        p = subprocess.run([XTOKEN, "check-config", "--config", conf], capture_output=True,
+                           text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("maxmemory-policy noeviction", p.stdout)
+
+    def test_verify(self):
+        conf = self.hostile_conf("h-verify")
+        for command in ("AUTH", "SELECT", "TIME", "SET"):
+            for payload in self.PAYLOADS:
+                self.plan(command, payload)
+                before = self.served()
+                rc, err = verify(conf, token())
+                self.assertEqual(rc, 2, (command, payload, err))  # a signal is negative
+                self.assert_refused(err, command, payload)
+                self.assertEqual(self.served(), before + 1, (command, payload))
+
+    def test_check_config(self):
+        conf = self.hostile_conf("h-check")
+        for command in ("PING", "TIME", "CONFIG", "INFO"):
+            for payload in self.PAYLOADS:
+                self.plan(command, payload)
+                before = self.served()
+                p = subprocess.run([XTOKEN, "check-config", "--config", conf],
+                                   capture_output=True, text=True, timeout=20)
+                self.assertEqual(p.returncode, 2, (command, payload, p.stderr))
+                self.assertIn("check-config: replay store: redis 127.0.0.1:", p.stderr)
+                self.assert_refused(p.stderr, command, payload)
+                # CONFIG GET maxmemory-policy and maxmemory go in one write
+                self.assertEqual(self.served(), before + (2 if command == "CONFIG" else 1),
+                                 (command, payload))
+
+    def test_pam(self):
+        """The PAM module inside a host process (as in ejabberd's epam):
+        PAM_AUTHINFO_UNAVAIL and the reason in the log (pam_wrapper)."""
+        conf = self.hostile_conf("h-pam")
+        confdir = self.pam_dir({"h-pam": conf})
+        env = dict(os.environ, LD_PRELOAD="libpam_wrapper.so", PAM_WRAPPER="1",
+                   PAM_WRAPPER_SERVICE_DIR=confdir, PAM_WRAPPER_DEBUGLEVEL="2")
+        for command in ("TIME", "SET"):
+            for payload in self.PAYLOADS:
+                self.plan(command, payload)
+                p = subprocess.run([PAMCHECK, "-t", token(), "h-pam", JID, "auth"],
+                                   capture_output=True, env=env, timeout=20)
+                self.assertEqual(p.stdout.decode().split()[:1], ["auth=PAM_AUTHINFO_UNAVAIL"],
+                                 (command, payload, p.returncode, p.stderr[-500:]))
+                self.assert_refused(p.stderr.decode(errors="replace"), command, payload)
+
+    def test_extauth_survives(self):
+        """One long-lived extauth process (ejabberd's) through every payload
+        at every command of a use, then the honest server again: it accepts."""
+        ext = Extauth(self, self.hostile_conf("h-extauth"), "--verbose")
+        for command in ("AUTH", "SELECT", "TIME", "SET"):
+            for payload in self.PAYLOADS:
+                self.plan(command, payload)
+                self.assertEqual(ext.ask("auth:alice:example.org:" + token()), 0,
+                                 (command, payload))
+                self.assertTrue(ext.alive(), (command, payload))
+                self.assert_refused(ext.stderr(), command, payload)
+        self.plan("NONE", "NONE")
+        self.assertEqual(ext.ask("auth:alice:example.org:" + token()), 1)
+        self.assertEqual(ext.finish()[0], 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

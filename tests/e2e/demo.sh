@@ -60,8 +60,7 @@ fi
 
 step "Writing fresh secrets: build/xtoken keygen > $CONF"
 # The replay store directory, laid out like the package's /run/pam_xtoken.
-mkdir "$E2E_DIR/replay"
-chmod 1733 "$E2E_DIR/replay"
+e2e_replay_dir "$E2E_DIR/replay" "$EJD_USER" || die "cannot make $E2E_DIR/replay"
 (umask 077 && { echo "replay = $E2E_DIR/replay" && "$XTOKEN" keygen; } >"$CONF") ||
     die "xtoken keygen failed"
 if [ -n "$EJD_USER" ]; then

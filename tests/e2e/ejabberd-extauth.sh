@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end through extauth: XMPP client -> ejabberd 23.01
+# End to end through extauth: XMPP client -> ejabberd (23.01, 24.12)
 # (auth_method: [external]) -> `xtoken extauth` (build/xtoken) over the
 # 2-byte-framed pipe protocol. Uses the shipped etc/ejabberd/ejabberd-extauth.yml
 # with only extauth_program's paths filled in (plus --users and --verbose so

@@ -59,10 +59,9 @@ ejt_setup() {
     USERS=$E2E_DIR/users
     REPLAY=$E2E_DIR/replay
     # The replay store directory laid out like the package's /run/pam_xtoken
-    # (tmpfiles.d: root-owned, 1733): each service user creates its own
-    # store file inside but cannot list or delete others'.
-    mkdir "$REPLAY"
-    chmod 1733 "$REPLAY"
+    # (tmpfiles.d: root's 0755, with a 0700 directory of ejabberd's own in
+    # which its store is; root's store is in the directory itself).
+    e2e_replay_dir "$REPLAY" "$EJD_USER" || exit 2
     (
         umask 077   # before the redirection creates the file
         { echo "replay = $REPLAY" && "$XTOKEN" keygen; } >"$CONF.new"

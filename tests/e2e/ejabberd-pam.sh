@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end through PAM: XMPP client -> ejabberd 23.01 (auth_method: [pam])
+# End to end through PAM: XMPP client -> ejabberd (23.01, 24.12) (auth_method: [pam])
 # -> epam -> /etc/pam.d/<unique service> -> build/pam_xtoken.so.
 # Uses the shipped etc/ejabberd/ snippets and PAM service files, with only
 # the service name, the module path and its conf=/users= arguments filled in.

@@ -33,6 +33,10 @@
 #   e2e_as USER CMD...   run CMD as USER (setpriv; environment kept) or as
 #                        the current user if USER is empty.
 #   e2e_readable_by USER FILE  true if USER can read FILE (and reach it).
+#   e2e_replay_dir DIR [USER]  make the replay directory DIR laid out as the
+#                        package's /run/pam_xtoken (debian/libpam-xtoken.tmpfiles):
+#                        owned by the caller, 0755, holding DIR/USER (USER's,
+#                        0700) for a service that runs as USER.
 #   e2e_stage FILE       print the path of a private copy of a build artefact
 #                        in $E2E_DIR/bin (mode 0755): servers running as
 #                        another user may not reach the source tree (a clone
@@ -49,10 +53,13 @@
 #
 # Reporting (each test script ends with e2e_done)
 #   e2e_step TEXT        print a progress line.
+#   e2e_npm_ci DIR       npm ci in DIR (tests/e2e/converse: converse.js,
+#                        playwright-core) from its lockfile when node_modules is
+#                        missing or older; checks node, npm and Debian's chromium.
 #   e2e_pass TEXT / e2e_fail TEXT   record one assertion's outcome.
 #   e2e_done             print the summary; exit 1 if anything failed.
 #
-# ejabberd (Debian 12's 23.01, run from a temp dir as a throwaway instance)
+# ejabberd (Debian 12's 23.01, 13's 24.12; run from a temp dir as a throwaway instance)
 #   ejd_start DIR AUTH_YAML   write DIR/ejabberd.yml (host localhost, c2s with
 #                        STARTTLS on 127.0.0.1:$EJD_PORT, self-signed cert,
 #                        loglevel info, mod_offline so messages to offline
@@ -240,6 +247,13 @@ e2e_readable_by() {
     e2e_as "$1" test -r "$2"
 }
 
+e2e_replay_dir() {
+    mkdir -m 0755 "$1" || return 1
+    if [ -n "${2:-}" ] && [ "$2" != "$(id -un)" ]; then
+        install -d -o "$2" -m 0700 "$1/$2" || return 1
+    fi
+}
+
 e2e_stage() {
     local file=$1 copy
     mkdir -p "$E2E_DIR/bin"
@@ -268,6 +282,35 @@ tamper() {
     c=${token:pos:1}
     if [ "$c" = A ]; then c=B; else c=A; fi
     echo "${token:0:pos}$c${token:pos+1}"
+}
+
+# The lockfile needs npm 10 or later; Debian 12 and 13 ship npm 9.2, which
+# cannot `npm ci` it: that npm then fetches npm 10 from the registry into
+# build/npm10 once, and node runs it from there (nothing system-wide).
+E2E_NPM_PIN=10.9.4
+e2e_npm_ci() {
+    local dir=$1 npm10
+    local npm=(npm)
+    command -v node >/dev/null && command -v npm >/dev/null ||
+        { echo "${E2E_NAME:-e2e}: node and npm are needed (tests/install-deps.sh converse)" >&2; return 2; }
+    [ -x /usr/bin/chromium ] ||
+        { echo "${E2E_NAME:-e2e}: /usr/bin/chromium missing (tests/install-deps.sh converse)" >&2; return 2; }
+    if [ "$(npm --version | cut -d. -f1)" -lt 10 ]; then
+        npm10=$E2E_LIB_DIR/../../build/npm10
+        if [ ! -f "$npm10/node_modules/npm/bin/npm-cli.js" ]; then
+            e2e_step "npm $(npm --version) is too old for the lockfile: npm $E2E_NPM_PIN into build/npm10"
+            timeout 300 npm install --prefix "$npm10" --no-audit --no-fund --loglevel=error \
+                "npm@$E2E_NPM_PIN" >/dev/null ||
+                { echo "${E2E_NAME:-e2e}: cannot install npm $E2E_NPM_PIN from the registry" >&2; return 2; }
+        fi
+        npm=(node "$npm10/node_modules/npm/bin/npm-cli.js")
+    fi
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+        [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        e2e_step "npm ci in $dir, npm $("${npm[@]}" --version), node $(node --version)"
+        (cd "$dir" && timeout 300 "${npm[@]}" ci --ignore-scripts --no-audit --no-fund --loglevel=error) ||
+            { echo "${E2E_NAME:-e2e}: npm ci failed" >&2; return 2; }
+    fi
 }
 
 e2e_step() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end, Prosody through PAM: XMPP client -> Prosody 0.12
+# End to end, Prosody through PAM: XMPP client -> Prosody (0.12, 13)
 # (authentication = "cyrus": mod_auth_cyrus from prosody-modules, lua-cyrussasl)
 # -> libsasl2 (pwcheck_method: saslauthd) -> saslauthd -a pam ->
 # /etc/pam.d/<unique service> -> build/pam_xtoken.so domain=localhost.

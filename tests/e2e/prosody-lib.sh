@@ -1,8 +1,8 @@
-# tests/e2e/prosody-lib.sh: a throwaway Prosody 0.12 (Debian 12) for the
+# tests/e2e/prosody-lib.sh: a throwaway Prosody (0.12 on Debian 12, 13 on 13) for the
 # end-to-end tests, on top of lib.sh. Source it from bash.
 #
 #   pt_setup NAME        e2e_init + fresh keys: $CONF (xtoken keygen, replay =
-#                        $REPLAY, a 1733 dir like the package's /run/pam_xtoken),
+#                        $REPLAY, laid out like the package's /run/pam_xtoken),
 #                        $USERS (alice, bob), $XTOKEN (a private copy of
 #                        build/xtoken), $PT_USER (prosody when root, else
 #                        the current user; the config is root:prosody 0640).
@@ -51,7 +51,7 @@ pt_setup() {
     CONF=$E2E_DIR/pam_xtoken.conf
     USERS=$E2E_DIR/users
     REPLAY=$E2E_DIR/replay
-    mkdir "$REPLAY" && chmod 1733 "$REPLAY"
+    e2e_replay_dir "$REPLAY" "$PT_USER" || exit 2
     { echo "replay = $REPLAY"; "$XTOKEN" keygen; } >"$CONF.new" || exit 2
     if [ -n "$PT_USER" ]; then
         chmod 0711 "$E2E_DIR"

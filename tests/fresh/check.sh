@@ -10,12 +10,15 @@
 #   readme   the README's commands, extracted from its marked blocks and run
 #            as written: the setup line (git, make), then `make demo` and
 #            `make check` in the clone
-#   deb      make deb-test and make deb-test-upgrade (build, lintian, install,
-#            use, upgrade from the last release, purge)
+#   check    the README's setup line, then `make check` alone (no make demo
+#            first: it must install what it needs itself)
+#   deb      make deb-test, deb-test-upgrade and deb-test-upgrade-replay
+#            (build, lintian, install, use, upgrades from the releases
+#            before, purge)
 #   e2e      make e2e: ejabberd (PAM, extauth, cluster), Prosody (native,
 #            saslauthd), Converse.js in Debian's chromium
 #   analyze  make analyze with this release's cppcheck and clang-tidy
-# Default: readme. The whole output goes to build/fresh/SUITE.log; a failing
+# Default: readme. The whole output goes to build/fresh/SUITE-STAGES.log; a failing
 # stage prints its last lines. The root is removed on every exit.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,10 +29,12 @@ shift
 
 log_dir=$top/build/fresh
 mkdir -p "$log_dir"
-log=$log_dir/$suite.log
+log=$log_dir/$suite-$(IFS=-; echo "$*").log
 : >"$log"
 dir=${FRESH_DIR:-/var/tmp}/xtoken-fresh-$suite.$$
 src=/root/pam_xtoken
+FRESH_VERSIONS="gcc libpam0g-dev libssl-dev libhiredis-dev liboath-dev liblua5.4-dev check
+ejabberd prosody redis-server python3-slixmpp sendxmpp chromium nodejs npm clang-tidy cppcheck"
 
 say() { printf 'check-fresh %s: %s\n' "$suite" "$*"; }
 cleanup() {
@@ -73,14 +78,19 @@ for s in "$@"; do
         stage readme "$(block setup)
 cd $src
 $(block commands)" ;;
+    check)
+        stage check "$(block setup)
+cd $src
+make check" ;;
     deb)
         stage deb "cd $src
 tests/install-deps.sh deb deb-test
 make deb-test
-make deb-test-upgrade" ;;
+make deb-test-upgrade
+make deb-test-upgrade-replay" ;;
     e2e)
         stage e2e "cd $src
-tests/install-deps.sh e2e prosody converse
+tests/install-deps.sh e2e prosody converse web
 make e2e" ;;
     analyze)
         stage analyze "cd $src
@@ -89,4 +99,8 @@ make analyze" ;;
     *) say "unknown stage $s"; exit 2 ;;
     esac
 done
+# What was tested, for the versions table in doc/development.md.
+# shellcheck disable=SC2086 # one word per package
+"$here/root.sh" run "$dir" dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\n' \
+    $FRESH_VERSIONS 2>/dev/null | awk '$1 == "ii" { print "    " $2, $3 }'
 say "PASS in $(($(date +%s) - start)) s"

@@ -1,7 +1,8 @@
 # Pristine Debian roots (tests/fresh/, root only, mmdebstrap: tests/install-deps.sh fresh).
 #   make check-fresh   on a new Debian 12 (bookworm) and 13 (trixie) root each:
 #                      the README's commands as written (git and make, then
-#                      make demo, make check), the package (make deb-test,
+#                      make demo, make check; and on 12, make check alone in
+#                      a root of its own), the package (make deb-test,
 #                      deb-test-upgrade), the end-to-end suites (make e2e) and,
 #                      on 13, the analyzers of that release
 #   make check-fresh-bookworm, make check-fresh-trixie   one release
@@ -19,5 +20,12 @@ check-fresh: $(FRESH_SUITES:%=check-fresh-%)
 .NOTPARALLEL: check-fresh
 $(FRESH_SUITES:%=check-fresh-%): check-fresh-%:
 	tests/fresh/check.sh $* $(FRESH_STAGES_$*)
+
+# make check on its own, in a root of its own: it installs what it needs
+# without a make demo first (on one release; both run it after the demo).
+check-fresh-bookworm: check-fresh-alone
+.PHONY: check-fresh-alone
+check-fresh-alone:
+	tests/fresh/check.sh bookworm check
 
 CI_TARGETS += check-fresh

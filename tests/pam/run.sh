@@ -11,6 +11,8 @@ PAMCHECK=$BUILD/tests/pamcheck
 MINT="/usr/bin/python3 tests/interop/mint.py"
 SEED=K5UOYGC3OJ2WG4LX
 SECRET=T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe
+SEED2=E3W374VRSFO4NVKEWMDJBF5SC6A7IRG2 # other.org's keys in the two-host tests
+SECRET2=KHLO5N3OGXIIC3GK7DGVR5SJNAEOAO34
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/pam_xtoken-pam.XXXXXX")
 trap 'rm -rf "$T"' EXIT
@@ -32,6 +34,7 @@ expect() {
 # a flag that the next assertion turns into a failure, so a refusal test can
 # never pass on an empty token.
 mint() { $MINT --seed "$SEED" --secret "$SECRET" "$@" || touch "$T/mint-failed"; }
+mint_other() { $MINT --seed "$SEED2" --secret "$SECRET2" "$@" || touch "$T/mint-failed"; }
 mint_failed() { # NAME
     [ -e "$T/mint-failed" ] || return 1
     rm -f "$T/mint-failed"
@@ -77,6 +80,13 @@ write_conf "$T/slow.conf" 600 "otp_seed = $SEED
 token_secret = $SECRET
 interval = 60
 replay = off"
+write_conf "$T/two.conf" 600 "replay = off
+[example.org]
+otp_seed = $SEED
+token_secret = $SECRET
+[other.org]
+otp_seed = $SEED2
+token_secret = $SECRET2"
 printf 'alice\nbob@example.org\n' >"$T/users"
 service jid "conf=$CONF"
 service user "conf=$CONF domain=example.org"
@@ -97,6 +107,9 @@ service nonce20 "conf=$T/nonce20.conf"
 service colon "conf=$T/colon.conf"
 service published "conf=$T/published.conf"
 service slowwide "conf=$T/slow.conf window=6"
+service two-shared "conf=$T/two.conf domain=example.org"
+service two-jid "conf=$T/two.conf"
+service two-other "conf=$T/two.conf domain=other.org"
 
 # --- the built module: exports the PAM entry points and nothing else ---
 exported=$(nm -D --defined-only "$MODULE" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort | tr '\n' ' ')
@@ -187,6 +200,45 @@ expect "auth=PAM_SUCCESS prompts=1" "listed domain" \
 expect "auth=PAM_USER_UNKNOWN prompts=0" "no @ and no domain=" -t "$good" jid alice auth
 expect "auth=PAM_USER_UNKNOWN prompts=0" "malformed user" -t "$good" jid "al ice@example.org" auth
 
+# --- two virtual hosts, example.org and other.org, each with its own keys.
+# One PAM service with domain= (ejabberd's pam_userinfotype: username,
+# saslauthd without -r): PAM_USER is the bare "alice" whichever host asks,
+# and nothing else PAM is given names the host (epam sets PAM_RUSER to the
+# same name and PAM_RHOST to the client's address or "", saslauthd only the
+# service), so every bare name is alice@example.org: example.org's token
+# logs in alice on either host, other.org's own token never works. This is
+# the setup pam_xtoken(8) forbids; the test pins down what it does. ---
+expect "auth=PAM_SUCCESS acct=PAM_SUCCESS prompts=1" "one service, two hosts: example.org's token" \
+    -t "$(mint alice@example.org)" two-shared alice auth acct
+expect "auth=PAM_AUTH_ERR prompts=1" "one service, two hosts: other.org's token" \
+    -t "$(mint_other alice@other.org)" two-shared alice auth
+# the fixes. The JID as PAM_USER (pam_userinfotype: jid, saslauthd -r), one
+# service without domain=: each host's token for its own host only
+expect "auth=PAM_SUCCESS acct=PAM_SUCCESS prompts=1" "JID form, two hosts: example.org" \
+    -t "$(mint alice@example.org)" two-jid alice@example.org auth acct
+expect "auth=PAM_SUCCESS acct=PAM_SUCCESS prompts=1" "JID form, two hosts: other.org" \
+    -t "$(mint_other alice@other.org)" two-jid alice@other.org auth acct
+expect "auth=PAM_AUTH_ERR prompts=1" "JID form: example.org's token for other.org" \
+    -t "$(mint alice@example.org)" two-jid alice@other.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "JID form: other.org's token for example.org" \
+    -t "$(mint_other alice@other.org)" two-jid alice@example.org auth
+expect "auth=PAM_AUTH_ERR prompts=1" "JID form, shared keys: a token for another host's JID" \
+    -t "$(mint alice@example.org)" jid alice@other.org auth
+# a JID of the other host through a service with domain=: unknown user
+expect "auth=PAM_USER_UNKNOWN prompts=0" "domain=example.org, PAM_USER alice@other.org" \
+    -t "$(mint_other alice@other.org)" two-shared alice@other.org auth
+# one service per host (pam_service under host_config, one
+# cyrus_service_name per VirtualHost): a token for one host fails on the other
+expect "auth=PAM_SUCCESS acct=PAM_SUCCESS prompts=1" "service per host: other.org" \
+    -t "$(mint_other alice@other.org)" two-other alice auth acct
+expect "auth=PAM_AUTH_ERR prompts=1" "service per host: example.org's token on other.org's" \
+    -t "$(mint alice@example.org)" two-other alice auth
+expect "auth=PAM_AUTH_ERR prompts=1" "service per host: other.org's token on example.org's" \
+    -t "$(mint_other alice@other.org)" two-shared alice auth
+# a bare name and no domain=: refused, never guessed
+expect "auth=PAM_USER_UNKNOWN prompts=0" "bare name, no domain=, two hosts" \
+    -t "$(mint alice@example.org)" two-jid alice auth
+
 # --- acct_mgmt alone, without a conversation (ejabberd's isuser) ---
 expect "acct=PAM_SUCCESS prompts=0" "acct alone" -n jid alice@example.org acct
 expect "acct=PAM_USER_UNKNOWN prompts=0" "acct unknown domain" -n sections bob@example.net acct
@@ -258,6 +310,17 @@ logged "token refused: malformed" "$moved" jid alice@example.org
 logged 'user al\\xe2\\x80\\xaece@example.org: token refused: bad signature' "$good" jid \
     "$(printf 'al\xe2\x80\xaece@example.org')"
 logged "user alice@example.org: accepted" "$(mint alice@example.org)" noreplay alice@example.org
+# account management's debug line ("exists") escapes the name as well
+rlo=$(printf 'al\xe2\x80\xaece@example.org')
+acct_log=$(LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+    PAM_WRAPPER_DEBUGLEVEL=2 "$PAMCHECK" -n noreplay "$rlo" acct 2>&1)
+if ! grep -q 'user al\\xe2\\x80\\xaece@example.org exists (users=any)' <<<"$acct_log"; then
+    fail "acct debug line lacks the escaped name: $acct_log"
+elif grep -q "$rlo" <<<"$acct_log"; then
+    fail "acct debug line has the raw name: $acct_log"
+else
+    ok
+fi
 # a successful login without debug logs nothing at all
 quiet=$(LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
     PAM_WRAPPER_DEBUGLEVEL=2 "$PAMCHECK" -t "$(mint alice@example.org)" jid alice@example.org auth 2>&1)

@@ -157,18 +157,22 @@ START_TEST(test_first_use_then_replayed)
 }
 END_TEST
 
-START_TEST(test_missing_dir_created_0700)
+/* Made 0700, or 0755 by root (the other service users pass through root's
+ * DIR to their own directories in it), less the umask. */
+START_TEST(test_missing_dir_created)
 {
     char dir[128], path[160];
     unsigned char k[XT_REPLAY_KEY_LEN];
     struct stat st;
+    mode_t mask = umask(0);
 
+    umask(mask);
     fresh_dir(dir, sizeof(dir));
     make_key(k, 2, 1);
     ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_OK);
     ck_assert_int_eq(lstat(dir, &st), 0);
     ck_assert(S_ISDIR(st.st_mode));
-    ck_assert_int_eq(st.st_mode & 07777, 0700);
+    ck_assert_int_eq(st.st_mode & 07777, (geteuid() == 0 ? 0755 : 0700) & ~mask);
     ck_assert_int_eq(st.st_uid, geteuid());
     store_path(dir, geteuid(), path, sizeof(path));
     ck_assert_int_eq(lstat(path, &st), 0);
@@ -583,13 +587,18 @@ START_TEST(test_unsafe_dir_world_writable)
     fresh_dir(dir, sizeof(dir));
     ck_assert_int_eq(mkdir_mode(dir, 0777), 0);
     ck_assert_int_eq(use_once_err(dir, k, err, sizeof(err)), XT_STORE);
-    ck_assert_ptr_nonnull(strstr(err, "sticky"));
+    ck_assert_ptr_nonnull(strstr(err, "writable by group or other (mode 0777)"));
+    ck_assert_ptr_nonnull(strstr(err, "fix: chmod 0755"));
     fresh_dir(dir, sizeof(dir));
     ck_assert_int_eq(mkdir_mode(dir, 0770), 0);
     ck_assert_int_eq(use_once_err(dir, k, err, sizeof(err)), XT_STORE);
-    /* with the sticky bit (the packaged 1733 layout) it is fine */
+    /* nor with the sticky bit (0.2.0's packaged 1733 layout): any local
+     * user could take a store's name first, or fill the file system */
     fresh_dir(dir, sizeof(dir));
     ck_assert_int_eq(mkdir_mode(dir, 01733), 0);
+    ck_assert_int_eq(use_once_err(dir, k, err, sizeof(err)), XT_STORE);
+    ck_assert_ptr_nonnull(strstr(err, "writable by group or other (mode 1733)"));
+    ck_assert_int_eq(chmod(dir, 0755), 0);
     ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_OK);
     ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_REPLAYED);
     /* relative paths depend on the cwd: refused */
@@ -962,43 +971,118 @@ START_TEST(test_threads_own_handles)
 }
 END_TEST
 
-/* A non-root service user in the packaged 1733 root directory: gets its
- * own store, next to root's, and cannot use root's. */
-START_TEST(test_non_root_user_in_sticky_dir)
+/* In a child running as nobody: two uses of key k in dir through fresh
+ * handles. Returns the first result * 16 + the second; the first use's
+ * error goes to err. */
+static int nobody_uses(const char *dir, const unsigned char *k, char *err, size_t errlen)
 {
-    char dir[128], path[160];
+    int fds[2], status;
+    ssize_t got;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char e[XT_ERR_MAX];
+        int a, b;
+
+        close(fds[0]);
+        if (setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
+            _exit(255);
+        a = use_once_err(dir, k, e, sizeof(e));
+        b = use_once(dir, k, T0 + 90, T0);
+        if (write(fds[1], e, strlen(e)) < 0)
+            _exit(255);
+        _exit(a * 16 + b);
+    }
+    close(fds[1]);
+    got = read(fds[0], err, errlen - 1);
+    err[got > 0 ? got : 0] = '\0';
+    close(fds[0]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_ne(WEXITSTATUS(status), 255);
+    return WEXITSTATUS(status);
+}
+
+/* A non-root service user in the packaged layout (DIR root's, 0755): its
+ * store lives in DIR/<its name>, which root makes; without it the user is
+ * refused with the command that makes it; a directory of the wrong owner,
+ * mode or type is refused. Root's store is DIR itself: separate stores. */
+START_TEST(test_non_root_user_in_shared_dir)
+{
+    char dir[128], udir[160], path[192], err[XT_ERR_MAX], want[640];
     unsigned char k[XT_REPLAY_KEY_LEN];
     struct stat st;
-    pid_t pid;
-    int status;
 
     if (geteuid() != 0)
         return; /* needs setuid: runs as root in CI */
     fresh_dir(dir, sizeof(dir));
-    ck_assert_int_eq(mkdir_mode(dir, 01733), 0);
+    ck_assert_int_eq(mkdir_mode(dir, 0755), 0);
+    snprintf(udir, sizeof(udir), "%s/nobody", dir);
     make_key(k, 15, 1);
-    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_OK); /* root's 0.store */
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int a, b;
+    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_OK); /* root's DIR/0.store */
 
-        if (setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
-            _exit(7);
-        a = use_once(dir, k, T0 + 90, T0);
-        b = use_once(dir, k, T0 + 90, T0);
-        _exit(a == XT_OK && b == XT_REPLAYED ? 0 : 1);
-    }
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 0);
-    store_path(dir, NOBODY, path, sizeof(path));
+    /* no directory yet: refused, naming the fix */
+    ck_assert_int_eq(nobody_uses(dir, k, err, sizeof(err)), XT_STORE * 16 + XT_STORE);
+    snprintf(want, sizeof(want), "replay store %s/65534.store: its directory is missing; as "
+             "root: install -d -o nobody -m 0700 %s", udir, udir);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "got: %s", err);
+    snprintf(want, sizeof(want), ", and at boot: tmpfiles.d line 'd %s 0700 nobody - -'", udir);
+    ck_assert_msg(strstr(err, want) != NULL, "got: %s", err);
+
+    /* made by root but not the user's: refused */
+    ck_assert_int_eq(mkdir_mode(udir, 0700), 0);
+    ck_assert_int_eq(nobody_uses(dir, k, err, sizeof(err)), XT_STORE * 16 + XT_STORE);
+    ck_assert_ptr_nonnull(strstr(err, "is owned by uid 0, not nobody"));
+    /* the user's, but writable by others: refused */
+    ck_assert_int_eq(chown(udir, NOBODY, NOBODY), 0);
+    ck_assert_int_eq(chmod(udir, 01777), 0);
+    ck_assert_int_eq(nobody_uses(dir, k, err, sizeof(err)), XT_STORE * 16 + XT_STORE);
+    ck_assert_ptr_nonnull(strstr(err, "writable by group or other (mode 1777)"));
+    /* a symlink to a directory of the user's: refused */
+    ck_assert_int_eq(chmod(udir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/elsewhere", dir);
+    ck_assert_int_eq(rename(udir, path), 0);
+    ck_assert_int_eq(symlink(path, udir), 0);
+    ck_assert_int_eq(nobody_uses(dir, k, err, sizeof(err)), XT_STORE * 16 + XT_STORE);
+    ck_assert_ptr_nonnull(strstr(err, "symlink or not a directory"));
+    ck_assert_int_eq(unlink(udir), 0);
+    ck_assert_int_eq(rename(path, udir), 0);
+
+    /* as packaged: the same token once for nobody, in its own store */
+    ck_assert_int_eq(nobody_uses(dir, k, err, sizeof(err)), XT_OK * 16 + XT_REPLAYED);
+    store_path(udir, NOBODY, path, sizeof(path));
     ck_assert_int_eq(lstat(path, &st), 0);
     ck_assert_int_eq(st.st_uid, NOBODY);
     ck_assert_int_eq(st.st_mode & 07777, 0600);
+    store_path(dir, NOBODY, path, sizeof(path));
+    ck_assert_int_eq(lstat(path, &st), -1); /* nothing of nobody's in DIR itself */
+    ck_assert_int_eq(use_once(dir, k, T0 + 90, T0), XT_REPLAYED); /* root's store kept it */
 }
 END_TEST
 
+/* A directory the service user owns (replay = a directory of its own):
+ * the store is directly in it, as in 0.2.0. */
+START_TEST(test_non_root_user_own_dir)
+{
+    char dir[128], path[160], err[XT_ERR_MAX];
+    unsigned char k[XT_REPLAY_KEY_LEN];
+    struct stat st;
+
+    if (geteuid() != 0)
+        return; /* needs setuid: runs as root in CI */
+    fresh_dir(dir, sizeof(dir));
+    ck_assert_int_eq(mkdir_mode(dir, 0700), 0);
+    ck_assert_int_eq(chown(dir, NOBODY, NOBODY), 0);
+    make_key(k, 17, 1);
+    ck_assert_int_eq(nobody_uses(dir, k, err, sizeof(err)), XT_OK * 16 + XT_REPLAYED);
+    store_path(dir, NOBODY, path, sizeof(path));
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert_int_eq(st.st_uid, NOBODY);
+}
+END_TEST
 
 /* ---- the lock ---------------------------------------------------------- */
 
@@ -1455,7 +1539,7 @@ START_TEST(test_verify_refused_tokens_not_recorded)
     ck_assert_int_eq(xt_issue(cfg, JID, T0, tok, sizeof(tok)), XT_OK);
     ck_assert_int_eq(verify_once(cfg, dir, "bob@example.org", tok, T0), XT_BAD_SIGNATURE);
     ck_assert_int_eq(verify_once(cfg, dir, JID, "12345678garbage", T0), XT_MALFORMED);
-    ck_assert_int_eq(verify_once(cfg, dir, JID, tok, T0 + 3600), XT_EXPIRED);
+    ck_assert_int_eq(verify_once(cfg, dir, JID, tok, T0 + 120), XT_EXPIRED);
     snprintf(bad, sizeof(bad), "%s", tok);
     bad[strlen(bad) - 2] = bad[strlen(bad) - 2] == 'A' ? 'B' : 'A';
     ck_assert_int_ne(verify_once(cfg, dir, JID, bad, T0), XT_OK);
@@ -1505,7 +1589,7 @@ static Suite *replay_suite(void)
     tcase_add_unchecked_fixture(single, base_setup, base_teardown);
     tcase_set_timeout(single, 60);
     tcase_add_test(single, test_first_use_then_replayed);
-    tcase_add_test(single, test_missing_dir_created_0700);
+    tcase_add_test(single, test_missing_dir_created);
     tcase_add_test(single, test_bounded_100000_keys);
     tcase_add_test(single, test_store_full);
     tcase_add_test(single, test_corrupt_truncated);
@@ -1529,7 +1613,8 @@ static Suite *replay_suite(void)
     tcase_add_test(multi, test_8_procs_2000_keys);
     tcase_add_test(multi, test_kill_9_writers);
     tcase_add_test(multi, test_threads_own_handles);
-    tcase_add_test(multi, test_non_root_user_in_sticky_dir);
+    tcase_add_test(multi, test_non_root_user_in_shared_dir);
+    tcase_add_test(multi, test_non_root_user_own_dir);
     tcase_add_test(multi, test_lock_holder_killed);
     tcase_add_test(multi, test_kill_9_lock_holders);
     tcase_add_test(multi, test_garbage_lock_word);

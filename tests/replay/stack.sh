@@ -3,7 +3,7 @@
 # (build/pam_xtoken.so via pam_start_confdir) and the xtoken tool, which
 # share one store per user. Checks the return codes a service sees for a
 # used, a store-full, a corrupt and an unsafe store, and a non-root service
-# user in the packaged 1733 directory.
+# user in the packaged layout (DIR root 0755, DIR/<user> the user's 0700).
 #   tests/replay/stack.sh BUILD_DIR
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -73,7 +73,10 @@ tool 1 "replayed" "the tool after PAM" "$tok"
 tok=$(token)
 tool 0 "" "tool first" "$tok"
 pam PAM_AUTH_ERR "PAM after the tool" "$tok"
-[ "$(stat -c '%a %s' "$T/replay" "$STORE" | tr '\n' ' ')" = "700 4096 600 $STORE_BYTES " ] &&
+# made by the first verifier: 0755 by root (other users' directories go in
+# it), 0700 by anyone else
+DIR_MODE=$([ "$(id -u)" = 0 ] && echo 755 || echo 700)
+[ "$(stat -c '%a %s' "$T/replay" "$STORE" | tr '\n' ' ')" = "$DIR_MODE 4096 600 $STORE_BYTES " ] &&
     ok || fail "store layout: $(stat -c '%n %a %s' "$T/replay" "$STORE")"
 
 # --- store full: fill both buckets of a token's HMAC with live entries ---
@@ -125,34 +128,40 @@ unusable "symlinked store" "symlink"
 # --- unsafe directories ---
 rm -rf "$T/replay"
 mkdir -m 0777 "$T/replay"
-unusable "world-writable directory" "sticky"
+unusable "world-writable directory" "writable by group or other (mode 0777)"
+chmod 1733 "$T/replay" # 0.2.0's packaged layout: anyone could take a store's name
+unusable "sticky world-writable directory" "writable by group or other (mode 1733)"
 if [ "$(id -u)" = 0 ]; then
     chown nobody "$T/replay"
     chmod 0700 "$T/replay"
     unusable "directory owned by nobody" "owned by uid"
 fi
 
-# --- the packaged layout: 1733 root, a store per service user ---
+# --- the packaged layout: DIR root 0755 with root's store, DIR/<user> ---
 rm -rf "$T/replay"
-mkdir "$T/replay"
-chmod 1733 "$T/replay"
-pam PAM_SUCCESS "root in 1733 dir" "$(token)"
+mkdir -m 0755 "$T/replay"
+pam PAM_SUCCESS "root in the root-owned dir" "$(token)"
 if [ "$(id -u)" = 0 ]; then
     NOBODY_CONF=$T/nobody.conf
+    NOBODY_STORE=$T/replay/nobody/$(id -u nobody).store
     cp "$CONF" "$NOBODY_CONF"
     chown nobody "$NOBODY_CONF"
     asnobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+    nobody_verify() { # WANT_EXIT WANT_STDERR NAME TOKEN
+        local rc=0 err
+        err=$(printf '%s\n' "$4" | asnobody "$XTOKEN" verify --config "$NOBODY_CONF" "$JID" 2>&1) ||
+            rc=$?
+        if [ "$rc" = "$1" ] && [[ $err == *"$2"* ]]; then ok; else fail "$3: exit $rc '$err'"; fi
+    }
     tok=$(token)
-    rc=0
-    printf '%s\n' "$tok" | asnobody "$XTOKEN" verify --config "$NOBODY_CONF" "$JID" 2>/dev/null ||
-        rc=$?
-    [ $rc = 0 ] && ok || fail "nobody: first use exit $rc"
-    rc=0
-    printf '%s\n' "$tok" | asnobody "$XTOKEN" verify --config "$NOBODY_CONF" "$JID" 2>/dev/null ||
-        rc=$?
-    [ $rc = 1 ] && ok || fail "nobody: replay exit $rc, want 1"
-    [ "$(stat -c '%U %a' "$T/replay/$(id -u nobody).store")" = "nobody 600" ] && ok ||
-        fail "nobody's store: $(stat -c '%U %a' "$T/replay/$(id -u nobody).store")"
+    # no directory of its own yet: refused, with the command that makes it
+    nobody_verify 2 "its directory is missing; as root: install -d -o nobody -m 0700 $T/replay/nobody" \
+        "nobody without its directory" "$tok"
+    install -d -o nobody -m 0700 "$T/replay/nobody" # what the reason said
+    nobody_verify 0 "" "nobody: first use" "$tok"
+    nobody_verify 1 "replayed" "nobody: replay" "$tok"
+    [ "$(stat -c '%U %a' "$NOBODY_STORE")" = "nobody 600" ] && ok ||
+        fail "nobody's store: $(stat -c '%U %a' "$NOBODY_STORE")"
     # a user with its own store: root's entry is not in it (separate stores)
     pam PAM_SUCCESS "root, same token, own store" "$tok"
 fi

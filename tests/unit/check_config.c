@@ -166,6 +166,47 @@ START_TEST(test_published_keys_refused)
           "t.conf:3: token_secret is the example secret");
     FAILS("otp_seed = " SEED "\ntoken_secret = <secret from xtoken keygen>\n",
           "t.conf:2: token_secret is still a <placeholder>");
+    /* zero bytes appended (base32 'A' is 0): HMAC pads keys with zeros,
+     * so these are the published seed to HMAC-SHA1 */
+    FAILS("otp_seed = XVGR73KMZH2M4XMYAA\ntoken_secret = " SECRET "\n",
+          "t.conf:1: otp_seed is the example seed published");
+    FAILS("otp_seed = xvgr73kmzh2m4xmyaaaaaaaa\ntoken_secret = " SECRET "\n",
+          "t.conf:1: otp_seed is the example seed published");
+    /* padded to exactly the 64-byte block: still the same key (103
+     * characters are 64 bytes); one byte more and the key is hashed first,
+     * which makes it another key */
+    char seed[200] = "XVGR73KMZH2M4XMY", conf[300];
+    memset(seed + 16, 'A', 87);
+    snprintf(conf, sizeof(conf), KEYS "[a.org]\notp_seed = %s\n", seed);
+    FAILS(conf, "t.conf:4: otp_seed is the example seed published");
+    memset(seed + 16, 'A', 88);
+    snprintf(conf, sizeof(conf), KEYS "[a.org]\notp_seed = %s\n", seed);
+    xt_config_free(unit_config(conf));
+}
+END_TEST
+
+/* What the published-key checks compare: the 64-byte key block HMAC
+ * really uses. Trailing zeros do not change a key; a key longer than the
+ * block is its digest; anything else does change it. */
+START_TEST(test_hmac_key_blocks)
+{
+    unsigned char key[100], digest[32];
+    unsigned int n = 0;
+
+    memset(key, 0, sizeof(key));
+    memcpy(key, "0123456789", 10);
+    ck_assert_int_eq(xt_hmac_same_key("SHA1", key, 10, key, 11), 1);
+    ck_assert_int_eq(xt_hmac_same_key("SHA1", key, 10, key, 64), 1);
+    ck_assert_int_eq(xt_hmac_same_key("SHA256", key, 10, key, 40), 1);
+    ck_assert_int_eq(xt_hmac_same_key("SHA1", key, 10, key, 9), 0);
+    ck_assert_int_eq(xt_hmac_same_key("SHA1", key, 10, key, 65), 0); /* hashed: another key */
+    memset(key, 'k', sizeof(key));
+    ck_assert_int_eq(EVP_Digest(key, 100, digest, &n, EVP_sha1(), NULL), 1);
+    ck_assert_int_eq(xt_hmac_same_key("SHA1", key, 100, digest, 20), 1);
+    ck_assert_int_eq(xt_hmac_same_key("SHA256", key, 100, digest, 20), 0);
+    ck_assert_int_eq(EVP_Digest(key, 100, digest, &n, EVP_sha256(), NULL), 1);
+    ck_assert_int_eq(xt_hmac_same_key("SHA256", key, 100, digest, 32), 1);
+    ck_assert_int_eq(xt_hmac_same_key("SHA256", key, 64, key, 65), 0);
 }
 END_TEST
 
@@ -290,6 +331,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_nonce_digits);
     tcase_add_test(tc, test_lifetime_limit);
     tcase_add_test(tc, test_published_keys_refused);
+    tcase_add_test(tc, test_hmac_key_blocks);
     tcase_add_test(tc, test_no_value_in_messages);
     tcase_add_test(tc, test_sections_only);
     tcase_add_test(tc, test_base32);

@@ -41,6 +41,26 @@ START_TEST(test_rfc6238_vectors)
 }
 END_TEST
 
+/* Why the published seed with zero bytes appended is refused: HMAC pads
+ * the key with zeros, so its OTPs are the published seed's. */
+START_TEST(test_zero_padded_seed_same_otps)
+{
+    unsigned char published[16], padded[16];
+    struct xt_seed a = {published, 0}, b = {padded, 0};
+    char otp_a[XT_DIGITS_MAX + 1], otp_b[XT_DIGITS_MAX + 1];
+
+    a.len = xt_base32_decode("XVGR73KMZH2M4XMY", 16, published, sizeof(published));
+    b.len = xt_base32_decode("XVGR73KMZH2M4XMYAAAAAAAA", 24, padded, sizeof(padded));
+    ck_assert_uint_eq(a.len, 10);
+    ck_assert_uint_eq(b.len, 15);
+    for (long long step = 56666660; step < 56666670; step++) {
+        ck_assert_int_eq(xt_totp(&a, 8, 30, step, otp_a), XT_OK);
+        ck_assert_int_eq(xt_totp(&b, 8, 30, step, otp_b), XT_OK);
+        ck_assert_str_eq(otp_a, otp_b);
+    }
+}
+END_TEST
+
 /* Tokens minted by the seed's recipe (pyotp + hmac, Python 3, tests/interop/
  * mint.py) at fixed times, with 32-digit nonces. */
 START_TEST(test_pyotp_vectors)
@@ -379,6 +399,7 @@ Suite *token_suite(void)
     TCase *tc = tcase_create("token");
 
     tcase_add_test(tc, test_rfc6238_vectors);
+    tcase_add_test(tc, test_zero_padded_seed_same_otps);
     tcase_add_test(tc, test_pyotp_vectors);
     tcase_add_test(tc, test_nonce_length);
     tcase_add_test(tc, test_shifted_digit_forgeries);

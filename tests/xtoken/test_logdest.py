@@ -8,6 +8,7 @@ service): /dev/log absent, a symlink to a datagram socket this test reads
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import unittest
@@ -32,6 +33,11 @@ umount -l "$old"
 shift
 exec "$@"
 '''
+
+
+def frame(text):
+    """One ejabberd request: 2-byte big-endian length + text."""
+    return struct.pack(">H", len(text)) + text.encode()
 
 
 def unshare_args():
@@ -77,18 +83,19 @@ class LogDestination(unittest.TestCase):
                 return lines
 
     def extauth(self, devlog, *args):
-        """Run extauth over the line protocol with one good and one bad
-        request; return (stdout, stderr)."""
+        """Run extauth (ejabberd frames) with one good and one bad request;
+        return (stdout, stderr)."""
         good = self.token()
-        stdin = "auth:alice:localhost:%s\nauth:alice:localhost:%s\n" % (good, "1" * 20 + " x")
+        stdin = b"".join(frame("auth:alice:localhost:%s" % t) for t in (good, "1" * 20 + " x"))
         cmd = unshare_args() + ["sh", "-c", PRIVATE_DEV, "sh", devlog, XTOKEN, "extauth",
-                                "--config", self.conf, "--protocol", "line"] + list(args)
-        p = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=30,
+                                "--config", self.conf] + list(args)
+        p = subprocess.run(cmd, input=stdin, capture_output=True, timeout=30,
                            env=dict(os.environ, T=self.dir))
-        self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(p.stdout, "1\n0\n", p.stderr)
-        self.assertNotIn(good, p.stderr)
-        return p.stdout, p.stderr
+        err = p.stderr.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(p.stdout, b"\x00\x02\x00\x01\x00\x02\x00\x00", err)
+        self.assertNotIn(good, err)
+        return p.stdout, err
 
     def test_no_syslog_socket_reasons_on_stderr(self):
         _, err = self.extauth("none")

@@ -73,15 +73,14 @@ def wait_for_step_room(seconds=3):
 
 
 class Extauth:
-    """`xtoken extauth` on a pipe pair, spoken to like ejabberd (or a
-    line-protocol server). stderr goes to a file the test can read."""
+    """`xtoken extauth` on a pipe pair, spoken to like ejabberd (2-byte
+    length frames). stderr goes to a file the test can read."""
 
-    def __init__(self, testcase, conf, *args, protocol="ejabberd"):
-        self.protocol = protocol
+    def __init__(self, testcase, conf, *args):
         self.errpath = os.path.join(testcase.dir, "extauth-%d.err" % id(self))
         self.errfile = open(self.errpath, "wb")
         self.proc = subprocess.Popen(
-            [XTOKEN, "extauth", "--config", conf, "--protocol", protocol] + list(args),
+            [XTOKEN, "extauth", "--config", conf] + list(args),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile, bufsize=0)
         self.replies = 0
         testcase.addCleanup(self.close)
@@ -126,11 +125,6 @@ class Extauth:
 
     def reply(self, timeout=10):
         """One reply as 1 or 0; fails on anything but an exact reply."""
-        if self.protocol == "line":
-            data = self.read_exact(2, timeout)
-            assert data in (b"1\n", b"0\n"), "bad line reply %r" % data
-            self.replies += 1
-            return int(data[:1])
         data = self.read_exact(4, timeout)
         assert data in (b"\x00\x02\x00\x01", b"\x00\x02\x00\x00"), "bad reply %r" % data
         self.replies += 1
@@ -140,7 +134,7 @@ class Extauth:
         """Send one request in one write, return the answer (1 or 0)."""
         if isinstance(text, str):
             text = text.encode()
-        self.write(self.frame(text) if self.protocol == "ejabberd" else text + b"\n")
+        self.write(self.frame(text))
         return self.reply()
 
     def finish(self, timeout=10):
