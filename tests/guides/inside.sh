@@ -148,6 +148,8 @@ cluster)
     # own runner follows it: Redis from its init script on 127.0.0.1 and a
     # free port (it picks one with /usr/bin/python3).
     setup
+    # The README's setup line (apt-get update && ...) ran before the clone.
+    apt-get update -qq
     docs=("README.md#install")
     guides
     runner=$src/tests/cluster/guide.sh
