@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Hooks of make check-guides (sourced by the script tests/guides/run.sh
 # makes; see there). What a guide's own blocks do not do:
 #   sample_NAME   prints what a guide shows for a mistake (a missing line,

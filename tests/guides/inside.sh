@@ -82,7 +82,7 @@ prefetch() {
         doc=${spec%%#*}
         section=
         [ "$doc" = "$spec" ] || section=${spec#*#}
-        rm -rf "$d"/*
+        rm -rf "${d:?}"/*
         awk -v out="$d" -v section="$section" -f "$here/blocks.awk" "$src/$doc"
         while IFS='|' read -r id _ k _ tag; do
             [ "$k" = run ] || continue

@@ -17,9 +17,10 @@
 #                  file at that moment), in this order
 # Output is compared up to times, pids, Erlang and Prosody session ids and
 # durations (normalize below), and a block line ending in "..." matches any
-# line that starts with the rest (" ..." after a blank: also the rest alone). A NAME no block produced comes from the
-# function sample_NAME of HOOKS (for samples of what a mistake prints); a
-# hook before_NAME / after_NAME runs around the block NAME. Blocks with
+# line that starts with the rest (" ..." after a blank: also the rest
+# alone). A NAME no block produced comes from the function sample_NAME
+# of HOOKS (for samples of what a mistake prints); a hook before_NAME /
+# after_NAME runs around the block NAME. Blocks with
 # if=TAG run only when -t names TAG.
 # Exit 0 when everything ran and matched. On a sample that differs, the run
 # goes on; OUT/samples.patch then turns the guide's samples into what was
