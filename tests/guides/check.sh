@@ -51,12 +51,16 @@ trap 'exit 130' INT TERM
 if [ -n "$(git -C "$top" status --porcelain --untracked-files=no)" ]; then
     say "note: uncommitted changes are not tested (each root gets a clone of HEAD)"
 fi
+# The commit every root and the coverage check below use, even if HEAD
+# moves during the run.
+head=$(git -C "$top" rev-parse HEAD)
 
 new_root() {
     dir=${GUIDES_DIR:-/var/tmp}/xtoken-guides-$suite-$1.$$
     printf '\n########## root %s (%s)\n' "$1" "$suite" >>"$log"
     "$fresh/root.sh" new "$suite" "$dir" >>"$log" 2>&1 || { tail -n 20 "$log"; say "no root"; exit 1; }
-    git clone -q "$top" "$dir$src" || { say "git clone failed"; exit 1; }
+    { git clone -q "$top" "$dir$src" && git -C "$dir$src" checkout -q "$head"; } ||
+        { say "git clone failed"; exit 1; }
 }
 
 # run_root NAME CMD...: CMD as root inside the current root; its output to the log.
@@ -124,9 +128,10 @@ done
 # Every marked block ran somewhere (only when every root ran).
 if [ -z "$failed" ] && [ "$*" = "$all_roots" ]; then
     tmp=$(mktemp -d)
-    for doc in README.md doc/*.md; do
+    for doc in $(git -C "$top" ls-tree --name-only "$head" README.md doc/ | grep '\.md$'); do
         mkdir -p "$tmp/$doc"
-        awk -v out="$tmp/$doc" -f "$here/blocks.awk" "$top/$doc" || exit 1
+        git -C "$top" show "$head:$doc" >"$tmp/$doc.md"
+        awk -v out="$tmp/$doc" -f "$here/blocks.awk" "$tmp/$doc.md" || exit 1
         awk -F'|' -v doc="$doc" 'NF { print doc ":" $2 + 1 }' "$tmp/$doc/index"
     done | sort >"$tmp/all"
     cat "$out"/*/ran 2>/dev/null | awk '{ print $1 }' | sort -u >"$tmp/ran"
