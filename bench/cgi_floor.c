@@ -4,6 +4,7 @@
  * crypto, no stdio. What xtoken-credentials costs above this is its own. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 int main(void)

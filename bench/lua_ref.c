@@ -67,11 +67,15 @@ static char **read_tokens(const char *path, char **text, size_t *n)
     size_t cap = 0, count = 0, len = 0;
     char **tokens = NULL;
     FILE *in = fopen(path, "r");
+    long end;
 
     *text = NULL;
-    if (in == NULL || fseek(in, 0, SEEK_END) != 0 || (len = (size_t)ftell(in)) == 0 ||
-        fseek(in, 0, SEEK_SET) != 0)
+    if (in == NULL || fseek(in, 0, SEEK_END) != 0)
         goto fail;
+    end = ftell(in); /* -1 on error: refused, never a size */
+    if (end <= 0 || fseek(in, 0, SEEK_SET) != 0)
+        goto fail;
+    len = (size_t)end;
     *text = malloc(len + 1);
     if (*text == NULL || fread(*text, 1, len, in) != len)
         goto fail;
@@ -82,7 +86,7 @@ static char **read_tokens(const char *path, char **text, size_t *n)
             nl = *text + len;
         *nl = '\0';
         if (count == cap) {
-            char **bigger = realloc(tokens, (cap ? 2 * cap : 1024) * sizeof(*tokens));
+            char **bigger = (char **)realloc((void *)tokens, (cap ? 2 * cap : 1024) * sizeof(*tokens));
             if (bigger == NULL)
                 goto fail;
             tokens = bigger;
@@ -99,7 +103,7 @@ fail:
         fclose(in);
     free(*text);
     *text = NULL;
-    free(tokens);
+    free((void *)tokens);
     return NULL;
 }
 
@@ -145,7 +149,7 @@ static int time_calls(const char *conf, const char *jid, const char *path, size_
     rc = 0;
 cleanup:
     xt_verifier_free(v);
-    free(tokens);
+    free((void *)tokens);
     free(text);
     return rc;
 }

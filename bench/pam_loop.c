@@ -46,7 +46,7 @@ static int answer_prompts(int n, const struct pam_message **msgs, struct pam_res
 static char **read_tokens(const char *path, size_t max, size_t *count)
 {
     FILE *f = fopen(path, "r");
-    char **tokens = calloc(max, sizeof(*tokens));
+    char **tokens = (char **)calloc(max, sizeof(*tokens));
     char line[512];
     size_t n = 0;
     if (f == NULL || tokens == NULL)
@@ -85,7 +85,7 @@ int main(int argc, char **argv)
     char **tokens = read_tokens(argv[4], want, &have);
     if (tokens == NULL || have == 0) {
         fprintf(stderr, "pam_loop: no tokens in %s\n", argv[4]);
-        free(tokens);
+        free((void *)tokens);
         return 2;
     }
     struct conv_state state = {NULL};
@@ -110,6 +110,6 @@ int main(int argc, char **argv)
            (double)(wall1.tv_sec - wall0.tv_sec) + (double)(wall1.tv_nsec - wall0.tv_nsec) / 1e9);
     for (size_t i = 0; i < have; i++)
         free(tokens[i]);
-    free(tokens);
+    free((void *)tokens);
     return failures == 0 ? 0 : 1;
 }

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/read.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <signal.h>
@@ -523,7 +524,10 @@ static int run_capture(char *const argv[], char *out, size_t outlen)
         ssize_t n = read(fds[0], out + got, outlen - 1 - got);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0 || (got += (size_t)n) == outlen - 1)
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (got == outlen - 1)
             break;
     }
     out[got] = '\0';

@@ -3,7 +3,6 @@
  * (00 02 00 01) without looking at the payload. The extauth benchmark runs
  * the same client against it to measure the machine's limit for one
  * request in flight over a pipe pair. */
-#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 

@@ -5,11 +5,14 @@
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "credentials.h"
 #include "log.h"
+#include "xtoken.h"
 
 /* Headers and the longest body: {"jid": JID escaped (at most 6 bytes per
  * byte), "password": token}. */

@@ -3,6 +3,7 @@
  * every other line goes to the library's own parser (xt_config_parse),
  * with the credentials_* lines blanked so that its line numbers still
  * match the file. Messages name the file and line, never a value. */
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "credentials.h"
 #include "internal.h"
+#include "xtoken.h"
 
 #define CONF_MAX_BYTES (64 * 1024)
 #define CONF_LINE_MAX  1024
@@ -187,7 +189,7 @@ static int take_cred_lines(struct cparser *p, char *text, size_t len)
     int in_section = 0, rc = XT_OK;
 
     while (pos < len && rc == XT_OK) {
-        char *nl = memchr(text + pos, '\n', len - pos);
+        const char *nl = memchr(text + pos, '\n', len - pos);
         size_t n = (nl ? (size_t)(nl - text) : len) - pos;
         size_t lead = 0;
 

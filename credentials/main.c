@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "credentials.h"
 #include "log.h"
 #include "tool.h" /* XTOKEN_VERSION, exit codes */
+#include "xtoken.h"
 
 static const char usage[] =
     "Usage: xtoken-credentials                 (as a CGI program, run by the web server)\n"

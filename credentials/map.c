@@ -8,6 +8,7 @@
 
 #include "credentials.h"
 #include "internal.h" /* xt_seterr */
+#include "xtoken.h"
 
 #define GROUPS_MAX 4096 /* supplementary groups looked at per user */
 
@@ -112,13 +113,13 @@ static int keep_domain_known(const struct cred_conf *conf, const char *domain)
 static int apply_realm(const struct cred_conf *conf, char *local, const char **domain, char *why,
                        size_t whylen)
 {
-    char *at = strchr(local, '@');
-    char *realm = at ? at + 1 : NULL;
+    size_t at = strcspn(local, "@");
+    char *realm = local[at] == '@' ? local + at + 1 : NULL;
 
     *domain = conf->domain;
-    if (at == NULL)
+    if (realm == NULL)
         return XT_OK;
-    *at = '\0';
+    local[at] = '\0';
     if (strchr(realm, '@') != NULL) {
         xt_seterr(why, whylen, "the name has more than one '@'");
         return XT_BAD_USER;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "credentials.h"
+#include "xtoken.h"
 
 #define KEYS "otp_seed = K5UOYGC3OJ2WG4LX\ntoken_secret = T8qV3mZ7pL2nR9wX4kD6sF1hJ5cB0yGe\n"
 

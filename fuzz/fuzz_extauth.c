@@ -4,12 +4,14 @@
  * but whole replies ever reaches the output, and never more replies than
  * the input holds frames. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "extauth.h"
+#include "xtoken.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -76,7 +76,7 @@ static int refuse(lua_State *L, const char *reason)
 /* self checked: the open handle, or NULL with false + reason pushed. */
 static xt_verifier *open_handle(lua_State *L, int *nret)
 {
-    struct lua_verifier *lv = self_of(L);
+    const struct lua_verifier *lv = self_of(L);
 
     if (lv == NULL) {
         *nret = refuse(L, "not a verifier (call it as v:method(...))");
@@ -200,7 +200,7 @@ static int verifier_close(lua_State *L)
 
 static int verifier_tostring(lua_State *L)
 {
-    struct lua_verifier *lv = self_of(L);
+    const struct lua_verifier *lv = self_of(L);
 
     lua_pushfstring(L, "xtoken.verifier (%s)",
                     lv == NULL || lv->handle == NULL ? "closed"

@@ -14,6 +14,7 @@ case $out in /*) ;; *) out=$top/$out ;; esac
 
 PKG=libpam-xtoken
 LUA_PKG=lua-xtoken
+CRED_PKG=xtoken-credentials
 CONF=/etc/security/pam_xtoken.conf
 REPLAY_DIR=/run/pam_xtoken
 SERVICE=xtoken-debtest
@@ -34,13 +35,15 @@ mode_of() { stat -c '%a %U %G' "$1"; }
 [ "$(id -u)" = 0 ] || fail "needs root (dpkg -i, /etc/pam.d)"
 debs=("$out/${PKG}"_*.deb)
 lua_debs=("$out/${LUA_PKG}"_*.deb)
+cred_debs=("$out/${CRED_PKG}"_*.deb)
 changes_files=("$out"/*.changes)
 deb=${debs[0]}
 lua_deb=${lua_debs[0]}
+cred_deb=${cred_debs[0]}
 changes=${changes_files[0]}
-if [ ! -f "$deb" ] || [ ! -f "$lua_deb" ] || [ ! -f "$changes" ] || [ ${#debs[@]} != 1 ] \
-    || [ ${#lua_debs[@]} != 1 ]; then
-    fail "want one ${PKG}_*.deb, one ${LUA_PKG}_*.deb and a .changes in $out (run make deb)"
+if [ ! -f "$deb" ] || [ ! -f "$lua_deb" ] || [ ! -f "$cred_deb" ] || [ ! -f "$changes" ] \
+    || [ ${#debs[@]} != 1 ] || [ ${#lua_debs[@]} != 1 ] || [ ${#cred_debs[@]} != 1 ]; then
+    fail "want one ${PKG}_*.deb, one ${LUA_PKG}_*.deb, one ${CRED_PKG}_*.deb and a .changes in $out (run make deb)"
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/deb-test.XXXXXX")
@@ -95,6 +98,17 @@ if [ -f "$top/etc/prosody/mod_auth_xtoken.lua" ]; then
         || fail "$LUA_PKG lacks the Prosody provider"
 fi
 dpkg-deb -f "$lua_deb" Depends | grep -q "$PKG (= " || fail "$LUA_PKG does not depend on $PKG"
+# xtoken-credentials ships its program and its own man page; the others do not.
+dpkg-deb -c "$cred_deb" | awk '{print $NF}' | sed 's|^\./|/|' > "$tmp/cred-contents"
+for f in /usr/lib/cgi-bin/xtoken-credentials /usr/share/man/man8/xtoken-credentials.8.gz \
+         /usr/share/doc/$CRED_PKG/examples/apache2/xtoken-chat.conf \
+         /usr/share/doc/$CRED_PKG/examples/nginx/xtoken-chat.conf; do
+    grep -qx "$f" "$tmp/cred-contents" || fail "$CRED_PKG lacks $f"
+done
+grep -q -e '^/usr/lib/cgi-bin/' -e '/xtoken-credentials\.8' "$tmp/contents" "$tmp/lua-contents" \
+    && fail "$PKG or $LUA_PKG ships xtoken-credentials or its man page"
+grep -q -e '^/usr/share/man/.*/pam_xtoken' -e '^/usr/share/man/.*/xtoken\.1' "$tmp/cred-contents" \
+    && fail "$CRED_PKG ships a man page of $PKG"
 for field in Breaks Replaces; do
     [ "$(dpkg-deb -f "$lua_deb" $field)" = "$PKG (<< 0.2.0)" ] \
         || fail "$LUA_PKG $field: $(dpkg-deb -f "$lua_deb" $field)"
@@ -345,7 +359,15 @@ for page in "8 pam_xtoken" "5 pam_xtoken.conf" "1 xtoken"; do
         fail "man $sec $name renders badly"
     fi
 done
-say "man pam_xtoken, pam_xtoken.conf(5), xtoken(1) render without warnings"
+# xtoken-credentials is not installed here: its page is rendered from its .deb.
+dpkg-deb -x "$cred_deb" "$tmp/cred-root"
+LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$tmp/cred-root/usr/share/man/man8/xtoken-credentials.8.gz" \
+    > "$tmp/man.txt" 2> "$tmp/man.err" || fail "man -l xtoken-credentials.8.gz"
+[ ! -s "$tmp/man.err" ] || { cat "$tmp/man.err" >&2; fail "man 8 xtoken-credentials: warnings"; }
+if ! grep -q "^NAME" "$tmp/man.txt" || ! grep -q "^ *xtoken-credentials " "$tmp/man.txt"; then
+    fail "man 8 xtoken-credentials renders badly"
+fi
+say "man pam_xtoken, pam_xtoken.conf(5), xtoken(1), xtoken-credentials(8) render without warnings"
 
 # ---- hardening of the installed ELF files ---------------------------------------
 hardening-check /usr/bin/xtoken "$pam_dir/pam_xtoken.so" "$lua_module" > "$tmp/hardening.txt" || true

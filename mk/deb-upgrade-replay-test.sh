@@ -13,26 +13,10 @@
 # and ejabberd; nobody cannot create anything there any more; purge removes it.
 #   mk/deb-upgrade-replay-test.sh NEW_DEB_DIR OLD_REV
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-new_dir=${1:?NEW_DEB_DIR}
-old_rev=${2:?OLD_REV}
-case $new_dir in /*) ;; *) new_dir=$top/$new_dir ;; esac
-
-PKG=libpam-xtoken
-LUA_PKG=lua-xtoken
-CONF=/etc/security/pam_xtoken.conf
-REPLAY_DIR=/run/pam_xtoken
-JID=alice@upgrade.example
-
-say() { echo "deb-upgrade-replay-test: $*"; }
-fail() { echo "deb-upgrade-replay-test: FAIL: $*" >&2; exit 1; }
-is_known() { dpkg-query -W "$1" >/dev/null 2>&1; }
+NAME=deb-upgrade-replay-test
+# shellcheck source=mk/deb-upgrade-lib.sh
+. "$(dirname "$0")/deb-upgrade-lib.sh" "$@"
 mode_of() { stat -c '%a %U %G' "$1"; }
-purge_all() {
-    for p in "$LUA_PKG" "$PKG"; do
-        if is_known "$p"; then dpkg --purge "$p" >/dev/null 2>&1 || true; fi
-    done
-}
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 verify_as() { # USER TOKEN: xtoken verify as USER (root: directly), stderr to $tmp/verify.err
     if [ "$1" = root ]; then
@@ -41,33 +25,10 @@ verify_as() { # USER TOKEN: xtoken verify as USER (root: directly), stderr to $t
         printf '%s\n' "$2" | runuser -u "$1" -- xtoken verify "$JID" 2> "$tmp/verify.err"
     fi
 }
-
-[ "$(id -u)" = 0 ] || fail "needs root (dpkg -i)"
 for u in ejabberd prosody; do
     getent passwd "$u" > /dev/null || fail "no user $u: install ejabberd and prosody (tests/deps/deb.apt)"
 done
-new_debs=("$new_dir/${LUA_PKG}"_*.deb "$new_dir/${PKG}"_*.deb)
-for d in "${new_debs[@]}"; do [ -f "$d" ] || fail "no $d (run make deb)"; done
-git -C "$top" cat-file -e "$old_rev^{commit}" 2>/dev/null \
-    || fail "no commit $old_rev in this clone (shallow clone or tarball): cannot build the old package"
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/deb-upgrade-replay-test.XXXXXX")
-cleanup() {
-    rc=$?
-    purge_all
-    if [ -e "$tmp/saved.conf" ]; then mv "$tmp/saved.conf" "$CONF"; fi
-    rm -rf "$tmp"
-    [ $rc = 0 ] || echo "deb-upgrade-replay-test: FAILED (exit $rc)" >&2
-    exit $rc
-}
-trap cleanup EXIT
-
-purge_all
 rm -rf "$REPLAY_DIR"
-if [ -e "$CONF" ] || [ -L "$CONF" ]; then
-    say "moving aside an existing $CONF (restored at exit)"
-    mv "$CONF" "$tmp/saved.conf"
-fi
 
 # ---- 0.2.0, used -----------------------------------------------------------------
 say "building $PKG from $old_rev"

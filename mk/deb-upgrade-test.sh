@@ -9,55 +9,11 @@
 # Lua binding afterwards; then both are purged.
 #   mk/deb-upgrade-test.sh NEW_DEB_DIR OLD_REV
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-new_dir=${1:?NEW_DEB_DIR}
-old_rev=${2:?OLD_REV}
-case $new_dir in /*) ;; *) new_dir=$top/$new_dir ;; esac
-
-PKG=libpam-xtoken
-LUA_PKG=lua-xtoken
-CONF=/etc/security/pam_xtoken.conf
-REPLAY_DIR=/run/pam_xtoken
+NAME=deb-upgrade-test
+# shellcheck source=mk/deb-upgrade-lib.sh
+. "$(dirname "$0")/deb-upgrade-lib.sh" "$@"
 PROVIDER=/usr/lib/prosody/modules/mod_auth_xtoken.lua
-JID=alice@upgrade.example
-
-say() { echo "deb-upgrade-test: $*"; }
-fail() { echo "deb-upgrade-test: FAIL: $*" >&2; exit 1; }
-is_known() { dpkg-query -W "$1" >/dev/null 2>&1; }
 version_of() { dpkg-query -W -f='${Version}' "$1"; }
-purge_all() {
-    for p in "$LUA_PKG" "$PKG"; do
-        if is_known "$p"; then dpkg --purge "$p" >/dev/null 2>&1 || true; fi
-    done
-}
-
-[ "$(id -u)" = 0 ] || fail "needs root (dpkg -i)"
-# lua-xtoken first: unpacked while the old libpam-xtoken still owns the
-# provider, the order in which only Replaces avoids a file conflict; its
-# Breaks has the old package deconfigured until it is upgraded too (apt
-# runs dpkg with --auto-deconfigure, as below).
-new_debs=("$new_dir/${LUA_PKG}"_*.deb "$new_dir/${PKG}"_*.deb)
-for d in "${new_debs[@]}"; do [ -f "$d" ] || fail "no $d (run make deb)"; done
-git -C "$top" cat-file -e "$old_rev^{commit}" 2>/dev/null \
-    || fail "no commit $old_rev in this clone (shallow clone or tarball): cannot build the old package"
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/deb-upgrade-test.XXXXXX")
-cleanup() {
-    rc=$?
-    purge_all
-    if [ -e "$tmp/saved.conf" ]; then mv "$tmp/saved.conf" "$CONF"; fi
-    rm -rf "$tmp"
-    [ $rc = 0 ] || echo "deb-upgrade-test: FAILED (exit $rc)" >&2
-    exit $rc
-}
-trap cleanup EXIT
-
-# ---- start clean: leftovers of an earlier run, someone's own config ----------
-purge_all
-if [ -e "$CONF" ] || [ -L "$CONF" ]; then
-    say "moving aside an existing $CONF (restored at exit)"
-    mv "$CONF" "$tmp/saved.conf"
-fi
 
 # ---- the old release's package ---------------------------------------------------
 say "building $PKG from $old_rev"

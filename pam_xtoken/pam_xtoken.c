@@ -1,5 +1,4 @@
 /* pam_xtoken: the PAM entry points, a thin adapter over xt_verify(). */
-#include <openssl/crypto.h>
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <string.h>

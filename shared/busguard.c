@@ -16,10 +16,12 @@
  * the PAM module and the Lua binding are linked -z nodelete.
  */
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stddef.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 static struct sigaction previous_action;
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
@@ -46,6 +48,9 @@ static void pass_on(int sig, siginfo_t *info, void *context)
 static void on_sigbus(int sig, siginfo_t *info, void *context)
 {
     if (__atomic_load_n(&armed_count, __ATOMIC_ACQUIRE) > 0) {
+        /* not const: siglongjmp() takes guard->env (cppcheck 2.17's
+         * constVariablePointer misses that) */
+        /* cppcheck-suppress constVariablePointer */
         struct xt_bus_guard *guard = armed_guard;
         const unsigned char *addr = info->si_addr;
 

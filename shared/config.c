@@ -1,7 +1,6 @@
 /* The config file: `key = value` lines, full-line `#` comments, optional
  * [domain] sections that override (key by key) the global scope.
  * Messages name the file and line and never contain a value. */
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +9,8 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "replay_redis.h"
+#include "xtoken.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 #define LINE_MAX_BYTES   1024
@@ -322,7 +323,8 @@ static char *trim(char *s)
 
 static int parse_line(struct parser *p, char *line)
 {
-    char *eq, *key;
+    char *eq;
+    const char *key;
 
     line = trim(line);
     if (*line == '\0' || *line == '#')

@@ -7,9 +7,11 @@
  * of every verification. Checked against pyotp/hmac-minted tokens, with
  * short and long (> one block) keys, in tests/unit. */
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <string.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 #define SHA256_BLOCK XT_HMAC_BLOCK
 

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 /* Characters nodeprep forbids in a localpart, and anything that cannot
  * appear in a server-supplied name (controls, space, ':' of extauth). */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 /* Does otp equal the OTP of `step` under any seed? 1 yes, 0 no, -1 error. */
 static int otp_matches(const struct xt_scope *s, const char *otp, long long step)
@@ -43,7 +44,10 @@ static int otp_cache_fill(const struct xt_scope *s, struct xt_otp_cache *c, long
         for (unsigned k = 0; k <= 2 * s->window && rc == XT_OK; k++) {
             long long step = now_step - s->window + k;
 
-            if (step >= 0 && (rc = xt_totp(&s->seeds[i], s->digits, s->interval, step, otp)) == XT_OK)
+            if (step < 0)
+                continue;
+            rc = xt_totp(&s->seeds[i], s->digits, s->interval, step, otp);
+            if (rc == XT_OK)
                 memcpy(c->otp[i][k], otp, s->digits);
         }
     OPENSSL_cleanse(otp, sizeof(otp));
@@ -134,8 +138,10 @@ static int far_fill(const struct xt_scope *s, struct xt_far_table *t, long long 
             for (long sign = 1; sign >= -1 && rc == XT_OK; sign -= 2) {
                 long long step = now_step + sign * d;
 
-                if (step >= 0 && (rc = xt_totp(&s->seeds[i], s->digits, s->interval, step,
-                                               otp)) == XT_OK)
+                if (step < 0)
+                    continue;
+                rc = xt_totp(&s->seeds[i], s->digits, s->interval, step, otp);
+                if (rc == XT_OK)
                     t->e[t->n++] = (struct xt_far_otp){otp_value(otp, s->digits), sign * d};
             }
     OPENSSL_cleanse(otp, sizeof(otp));
@@ -237,7 +243,8 @@ static const struct xt_far_table *far_table_for(struct xt_otp_cache *c, const st
     if (c == NULL)
         return NULL;
     if (c->far == NULL) {
-        if ((c->far = calloc(1, sizeof(*c->far))) == NULL)
+        c->far = calloc(1, sizeof(*c->far));
+        if (c->far == NULL)
             return NULL;
         c->far->step = -1;
     }

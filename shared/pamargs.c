@@ -20,19 +20,23 @@ static int apply_valued(const char *arg, struct xt_pam_args *args)
 {
     const char *v;
 
-    if ((v = arg_value(arg, "conf=")) != NULL) {
+    v = arg_value(arg, "conf=");
+    if (v != NULL) {
         args->conf = v;
         return v[0] == '/' ? XT_ARG_OK : XT_ARG_MALFORMED;
     }
-    if ((v = arg_value(arg, "domain=")) != NULL) {
+    v = arg_value(arg, "domain=");
+    if (v != NULL) {
         args->domain = v;
         return v[0] != '\0' && strpbrk(v, "@/: \t") == NULL ? XT_ARG_OK : XT_ARG_MALFORMED;
     }
-    if ((v = arg_value(arg, "users=")) != NULL) {
+    v = arg_value(arg, "users=");
+    if (v != NULL) {
         args->users = v;
         return xt_users_policy_check(v) == XT_OK ? XT_ARG_OK : XT_ARG_MALFORMED;
     }
-    if ((v = arg_value(arg, "window=")) != NULL)
+    v = arg_value(arg, "window=");
+    if (v != NULL)
         return xt_parse_uint(v, 0, XT_WINDOW_MAX, &args->window) ? XT_ARG_OK : XT_ARG_MALFORMED;
     return XT_ARG_UNKNOWN;
 }

@@ -1,8 +1,9 @@
 /* Unbiased random digits and base32 characters from the OS CSPRNG. */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <stddef.h>
 
-#include "internal.h"
+#include "xtoken.h"
 
 /* Fill buf with len characters of alphabet (size n <= 256), rejecting the
  * random bytes that would bias the result. */

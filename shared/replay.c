@@ -102,6 +102,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -117,6 +118,7 @@
 
 #include "internal.h"
 #include "replay_redis.h"
+#include "xtoken.h"
 
 #define STORE_MAGIC              "XTREPLAY"
 #define STORE_MAGIC_LEN          8
@@ -484,9 +486,18 @@ static void lock_attr_init(pthread_mutexattr_t *attr)
     pthread_mutexattr_setrobust(attr, PTHREAD_MUTEX_ROBUST);
 }
 
+/* The mapped store at byte offset off, for the caller to read as the type
+ * that lives there: the map is page-aligned and every offset used is a
+ * multiple of its type's alignment (the _Static_asserts above, and slots of
+ * 16 bytes after a page-sized header). */
+static void *map_at(const xt_replay *r, size_t off)
+{
+    return r->map + off;
+}
+
 static pthread_mutex_t *store_lock(const xt_replay *r)
 {
-    return (pthread_mutex_t *)(void *)(r->map + STORE_LOCK_OFFSET);
+    return map_at(r, STORE_LOCK_OFFSET);
 }
 
 /* The type word of a mutex (glibc: __data.__kind; constant once
@@ -554,6 +565,7 @@ static void store_abandon_locked(xt_replay *r, const struct lock_links *links)
     void *page = mmap(r->map, STORE_HEADER_SIZE, PROT_READ | PROT_WRITE, flags, -1, 0);
 
     if (page != MAP_FAILED) {
+        r->map = page; /* the same address (MAP_FIXED), now the private page */
         lock_links_restore(store_lock(r), links);
         if (r->map_len > STORE_HEADER_SIZE)
             munmap(r->map + STORE_HEADER_SIZE, r->map_len - STORE_HEADER_SIZE);
@@ -571,7 +583,7 @@ static int store_init(xt_replay *r, int fd)
     unsigned char page[STORE_HEADER_SIZE] = {0};
     struct store_header h;
     pthread_mutexattr_t attr;
-    void *map = MAP_FAILED;
+    void *map = MAP_FAILED, *lock;
     int err, rc = XT_STORE;
 
     header_init(&h, STORE_BUCKETS);
@@ -592,8 +604,12 @@ static int store_init(xt_replay *r, int fd)
         goto done;
     }
     lock_attr_init(&attr);
-    err = pthread_mutex_init((pthread_mutex_t *)(void *)((unsigned char *)map + STORE_LOCK_OFFSET),
-                             &attr);
+    /* cppcheck 2.17 takes mmap() for malloc() and warns of a NULL result
+     * (nullPointer*OutOfMemory here and at the munmap below): mmap fails
+     * with MAP_FAILED only, and without MAP_FIXED Linux never maps page 0. */
+    /* cppcheck-suppress nullPointerArithmeticOutOfMemory */
+    lock = (unsigned char *)map + STORE_LOCK_OFFSET; /* aligned: see map_at() */
+    err = pthread_mutex_init(lock, &attr);
     pthread_mutexattr_destroy(&attr);
     if (err != 0)
         set_error(r, "cannot initialise the lock: %s", strerror(err));
@@ -601,7 +617,7 @@ static int store_init(xt_replay *r, int fd)
         rc = XT_OK;
 done:
     if (map != MAP_FAILED)
-        munmap(map, STORE_HEADER_SIZE);
+        munmap(map, STORE_HEADER_SIZE); /* cppcheck-suppress nullPointerOutOfMemory */
     return rc;
 }
 
@@ -859,9 +875,9 @@ static void key_buckets(const unsigned char *key, uint32_t n_buckets, uint64_t b
  * (never one read before the lock) or the latest time any user of the store
  * has seen, whichever is later, so that a clock stepped back never makes a
  * freed slot's token acceptable again. Advances the store's clock. */
-static time_t store_now_locked(xt_replay *r)
+static time_t store_now_locked(const xt_replay *r)
 {
-    int64_t *seen = (int64_t *)(void *)(r->map + STORE_CLOCK_OFFSET);
+    int64_t *seen = map_at(r, STORE_CLOCK_OFFSET);
     int64_t now = (int64_t)replay_clock(r), latest = __atomic_load_n(seen, __ATOMIC_RELAXED);
 
     if (now <= latest)
@@ -976,9 +992,12 @@ static int record_locked(xt_replay *r, const unsigned char *key, time_t expires)
         prefetch_buckets(r, bucket);
     for (int b = 0; b < 2; b++) {
         off[b] = (off_t)(STORE_HEADER_SIZE + bucket[b] * sizeof(buf[b]));
-        if (r->map_len == r->size)
-            slots[b] = (struct slot *)(void *)(r->map + off[b]);
-        else if ((got = pread(r->fd, buf[b], sizeof(buf[b]), off[b])) != (ssize_t)sizeof(buf[b])) {
+        if (r->map_len == r->size) {
+            slots[b] = map_at(r, (size_t)off[b]);
+            continue;
+        }
+        got = pread(r->fd, buf[b], sizeof(buf[b]), off[b]);
+        if (got != (ssize_t)sizeof(buf[b])) {
             set_error(r, "cannot read: %s", got < 0 ? strerror(errno) : "file shrank");
             return XT_STORE;
         }
@@ -1009,7 +1028,7 @@ static int record_locked(xt_replay *r, const unsigned char *key, time_t expires)
  * rewritten in place must fail closed, not read as empty); XT_STORE. */
 static int header_unchanged(xt_replay *r)
 {
-    const struct store_header *mapped = (const struct store_header *)(const void *)r->map;
+    const struct store_header *mapped = map_at(r, 0);
 
     if (memcmp(mapped, &r->header, sizeof(*mapped)) == 0)
         return XT_OK;

@@ -56,8 +56,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/read.h>
 #include <netdb.h>
-#include <netinet/in.h>
+#include <netinet/in.h> /* IWYU pragma: keep (IPPROTO_TCP) */
 #include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -69,12 +70,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "replay_redis.h"
+#include "xtoken.h"
 
 #define REPLY_BYTES_MAX 16384 /* all the replies of one use together */
 #define REPLY_ARRAY_MAX 16
@@ -1140,7 +1143,7 @@ int xt_replay_open(const xt_config *cfg, xt_replay **replay)
     return rc == XT_OK ? xt_replay_wrap_redis(redis, replay) : rc;
 }
 
-int xt_replay_probe(xt_replay *replay, char *report, size_t reportlen, char *warning,
+int xt_replay_probe(const xt_replay *replay, char *report, size_t reportlen, char *warning,
                     size_t warnlen)
 {
     struct xt_redis *redis = xt_replay_redis(replay);

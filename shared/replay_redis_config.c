@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "replay_redis.h"
+#include "xtoken.h"
 
 enum {
     GIVEN_PASSWORD = 1 << 0,

@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 /* XT_OK if st describes a regular file only root or we can change (and,
  * for a secret, others cannot read); XT_CONFIG with the reason otherwise.

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 const struct xt_scope *xt_scope_find(const xt_config *cfg, const char *domain, size_t len)
 {

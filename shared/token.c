@@ -3,8 +3,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 struct parsed_token {
     size_t signed_len; /* OTP and nonce: the token's bytes before the space */

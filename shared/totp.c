@@ -1,7 +1,9 @@
 /* TOTP (RFC 6238, HMAC-SHA1, T0 = 0) through liboath. */
 #include <oath.h>
+#include <time.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 int xt_totp(const struct xt_seed *seed, unsigned digits, unsigned interval, long long step,
             char *out)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 #define USERS_FILE_MAX (4 * 1024 * 1024)
 

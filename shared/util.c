@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 const char *xt_strerror(int status)
 {

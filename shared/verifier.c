@@ -3,11 +3,14 @@
  * replay handle, one scratch digest context, the OTPs of each scope's
  * window computed once per step. Every answer is xt_verify_with()'s. */
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
+#include "xtoken.h"
 
 struct xt_verifier {
     char *config_path; /* NULL: a config handed in, never reloaded */

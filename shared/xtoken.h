@@ -180,7 +180,7 @@ int xt_replay_open(const xt_config *cfg, xt_replay **replay);
  * policy. XT_OK with report ('\n'-terminated lines) and warning ("" or
  * what could let a token in twice); XT_STORE with the reason in
  * xt_replay_error(); XT_NOMEM. The file store: XT_OK, no I/O, empty report. */
-int xt_replay_probe(xt_replay *replay, char *report, size_t reportlen, char *warning,
+int xt_replay_probe(const xt_replay *replay, char *report, size_t reportlen, char *warning,
                     size_t warnlen);
 
 /* A handle on the store in dir: DIR/<euid>.store if the euid owns DIR,

@@ -1,12 +1,14 @@
 /* Option parsing, config loading and error output shared by the subcommands. */
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* IWYU pragma: keep (getopt_long is in glibc's bits/getopt_ext.h) */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tool.h"
+#include "xtoken.h"
 
 void tool_error(const char *fmt, ...)
 {

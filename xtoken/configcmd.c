@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "tool.h"
+#include "xtoken.h"
 
 static const char check_config_usage[] =
     "Usage: xtoken check-config [--config F]\n"

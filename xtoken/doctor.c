@@ -8,6 +8,7 @@
 
 #include "doctor.h"
 #include "tool.h"
+#include "xtoken.h"
 
 static const char doctor_usage[] =
     "Usage: xtoken doctor [--config F] [--root DIR]\n"

@@ -10,6 +10,7 @@
 
 #include "doctor.h"
 #include "tool.h"
+#include "xtoken.h"
 
 #define FIX_MAX (3 * DOC_PATH_MAX)
 
@@ -199,7 +200,7 @@ static void report_config_ok(struct doctor *d, const char *path, const xt_config
 
 void doc_check_configs(struct doctor *d)
 {
-    const char *done[DOC_USES_MAX + 1];
+    const char *done[DOC_USES_MAX + 1] = {0};
     size_t n_done = 0;
 
     if (d->n_uses == 0)

@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "doctor.h"
+#include "xtoken.h"
 
 #define EJABBERD_YML "/etc/ejabberd/ejabberd.yml"
 #define EJABBERD_YML_MAX (1024 * 1024) /* Debian's is 7 KiB */
@@ -36,7 +37,7 @@ static const char *scalar(const yaml_node_t *n)
     return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-static yaml_node_t *map_get(struct yml *y, yaml_node_t *map, const char *key)
+static yaml_node_t *map_get(struct yml *y, const yaml_node_t *map, const char *key)
 {
     if (map == NULL || map->type != YAML_MAPPING_NODE)
         return NULL;
@@ -71,7 +72,7 @@ static yaml_node_t *host_opt(struct yml *y, const char *host, const char *key, i
 }
 
 /* Does an auth_method value (a scalar or a list of scalars) name method? */
-static int has_method(struct yml *y, yaml_node_t *n, const char *method)
+static int has_method(struct yml *y, const yaml_node_t *n, const char *method)
 {
     if (scalar(n))
         return strcmp(scalar(n), method) == 0;
@@ -129,7 +130,7 @@ static int yml_load(struct doctor *d, struct doc_out *out, struct yml *y)
     char *text = NULL, why[128];
     size_t len;
     yaml_parser_t parser;
-    int rc = -1;
+    int rc = -1, loaded;
 
     if (doc_read(d, EJABBERD_YML, EJABBERD_YML_MAX, &text, &len) != 0) {
         if (errno == EFBIG)
@@ -155,14 +156,15 @@ static int yml_load(struct doctor *d, struct doc_out *out, struct yml *y)
     }
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &y->doc)) {
+    loaded = yaml_parser_load(&parser, &y->doc);
+    y->top = loaded ? yaml_document_get_root_node(&y->doc) : NULL;
+    if (!loaded) {
         doc_out_finding(out, DOC_FAIL,
                         EJABBERD_YML " line %zu: %s: ejabberd does not start with it either; "
                         "fix: correct the YAML there",
                         parser.problem_mark.line + 1,
                         parser.problem ? parser.problem : "invalid YAML");
-    } else if ((y->top = yaml_document_get_root_node(&y->doc)) == NULL ||
-               y->top->type != YAML_MAPPING_NODE) {
+    } else if (y->top == NULL || y->top->type != YAML_MAPPING_NODE) {
         doc_out_finding(out, DOC_FAIL, EJABBERD_YML " is empty or not a mapping of options; "
                                        "fix: start from Debian's ejabberd.yml");
         yaml_document_delete(&y->doc);
@@ -180,7 +182,7 @@ static int yml_load(struct doctor *d, struct doc_out *out, struct yml *y)
  * *in_host says whether host_config set it. */
 static int host_bool(struct yml *y, const char *host, const char *key, int *in_host)
 {
-    yaml_node_t *n = host_opt(y, host, key, in_host);
+    const yaml_node_t *n = host_opt(y, host, key, in_host);
     const char *v = scalar(n);
 
     if (n == NULL)
@@ -195,7 +197,7 @@ static int host_bool(struct yml *y, const char *host, const char *key, int *in_h
 /* Send what the checks need of one host: a "host" record. */
 static void send_host(struct doc_out *out, struct yml *y, const char *host)
 {
-    yaml_node_t *methods = host_opt(y, host, "auth_method", NULL);
+    const yaml_node_t *methods = host_opt(y, host, "auth_method", NULL);
     const char *prog = scalar(host_opt(y, host, "extauth_program", NULL));
     const char *service = scalar(host_opt(y, host, "pam_service", NULL));
     const char *infotype = scalar(host_opt(y, host, "pam_userinfotype", NULL));
@@ -222,7 +224,7 @@ static void send_host(struct doc_out *out, struct yml *y, const char *host)
 static void ejabberd_child(struct doctor *d, struct doc_out *out, void *arg)
 {
     struct yml y;
-    yaml_node_t *hosts;
+    const yaml_node_t *hosts;
 
     (void)arg;
     memset(&y, 0, sizeof y);
@@ -320,12 +322,19 @@ static void parse_extauth(char **words, int n, struct extauth_cmd *c)
     memset(c, 0, sizeof *c);
     c->program = words[0];
     for (int i = 1; i < n && words[i] != NULL; i++) {
-        const char *v;
-        if ((v = option_value(words, n, &i, "--config")) != NULL)
+        const char *v = option_value(words, n, &i, "--config");
+
+        if (v != NULL) {
             c->config = v;
-        else if ((v = option_value(words, n, &i, "--protocol")) != NULL)
+            continue;
+        }
+        v = option_value(words, n, &i, "--protocol");
+        if (v != NULL) {
             c->protocol = v;
-        else if ((v = option_value(words, n, &i, "--users")) != NULL)
+            continue;
+        }
+        v = option_value(words, n, &i, "--users");
+        if (v != NULL)
             c->users = v;
         else if (words[i] != NULL && strcmp(words[i], "--no-replay") == 0)
             c->no_replay = 1;

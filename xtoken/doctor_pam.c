@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "doctor.h"
+#include "xtoken.h"
 
 #ifndef XT_PAM_MODULE_DIR /* set by the build from pkg-config pam */
 #define XT_PAM_MODULE_DIR "/lib/x86_64-linux-gnu/security"
@@ -259,7 +260,7 @@ void doc_check_pam_files(struct doctor *d)
             found += check_file(d, name);
         free(names[i]);
     }
-    free(names);
+    free((void *)names);
     d->pam_services = found;
     if (!found)
         doc_report(d, DOC_OK, "pam.d", "no service in /etc/pam.d names pam_xtoken.so");

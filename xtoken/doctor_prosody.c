@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "doctor.h"
+#include "xtoken.h"
 
 #define PROSODY_CFG      "/etc/prosody/prosody.cfg.lua"
 #define PROSODY_MODULES  "/usr/lib/prosody/modules"
@@ -59,10 +61,12 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         sb->out_of_memory = 1;
         return NULL;
     }
-    ptr = realloc(ptr, nsize);
-    if (ptr != NULL)
+    /* Lua keeps ptr when this returns NULL */
+    void *grown = realloc(ptr, nsize);
+
+    if (grown != NULL)
         sb->used = sb->used - old + nsize;
-    return ptr;
+    return grown;
 }
 
 static struct sandbox *sandbox_of(lua_State *L)
@@ -192,7 +196,7 @@ static int l_list_dir(lua_State *L)
         lua_rawseti(L, -2, i + 1);
         free(names[i]);
     }
-    free(names);
+    free((void *)names);
     return 1;
 }
 

@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "doctor.h"
+#include "xtoken.h"
 
 #define TMPFILES_ENTRY "/usr/lib/tmpfiles.d/libpam-xtoken.conf"
 
@@ -46,7 +48,7 @@ static long tmpfiles_mode(const struct doctor *d, const char *dir)
 
     if (doc_read(d, TMPFILES_ENTRY, 64 * 1024, &text, &len) != 0)
         return -1;
-    for (char *line = strtok_r(text, "\n", &save); line && found < 0;
+    for (const char *line = strtok_r(text, "\n", &save); line && found < 0;
          line = strtok_r(NULL, "\n", &save))
         if (sscanf(line, "%3s %4095s %7s", type, path, mode) == 3 && strcmp(type, "d") == 0 &&
             strcmp(path, dir) == 0)

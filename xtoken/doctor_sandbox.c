@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/openat2.h>
+#include <linux/prctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>

@@ -144,7 +144,7 @@ static int dir_names(const struct doctor *d, const char *dir, const char *prefix
                  strcmp(names[i] + len - slen, suffix) == 0;
         free(names[i]);
     }
-    free(names);
+    free((void *)names);
     return found;
 }
 
@@ -163,7 +163,7 @@ static int unit_enabled(const struct doctor *d)
         }
         free(names[i]);
     }
-    free(names);
+    free((void *)names);
     if (found && doc_path(d, "/etc/systemd/system/" SASLAUTHD_UNIT, full, sizeof full) == 0) {
         ssize_t r = readlink(full, target, sizeof target - 1);
         if (r > 0) {

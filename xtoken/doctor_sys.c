@@ -36,7 +36,9 @@ int doc_read(const struct doctor *d, const char *path, size_t maxlen, char **tex
     size_t got = 0;
     int fd = doc_open_in(d, path, O_RDONLY | O_NONBLOCK), rc = -1;
 
-    if (fd < 0 || (buf = malloc(maxlen + 1)) == NULL)
+    if (fd >= 0)
+        buf = malloc(maxlen + 1);
+    if (buf == NULL)
         goto done;
     for (;;) {
         ssize_t r = read(fd, buf + got, maxlen + 1 - got);
@@ -80,13 +82,16 @@ int doc_list_dir(const struct doctor *d, const char *dir, char ***names)
     if (fd >= 0)
         close(fd);
     if (n > 0)
-        list = calloc((size_t)n, sizeof *list);
+        list = (char **)calloc((size_t)n, sizeof *list);
     for (int i = 0; i < n; i++) {
-        if (list != NULL && kept < DOC_DIR_MAX && (list[kept] = strdup(entries[i]->d_name)) != NULL)
-            kept++;
+        if (list != NULL && kept < DOC_DIR_MAX) {
+            list[kept] = strdup(entries[i]->d_name);
+            if (list[kept] != NULL)
+                kept++;
+        }
         free(entries[i]);
     }
-    free(entries);
+    free((void *)entries);
     *names = list;
     if (n > 0 && list == NULL) {
         errno = ENOMEM;
@@ -95,16 +100,26 @@ int doc_list_dir(const struct doctor *d, const char *dir, char ***names)
     return n < 0 ? -1 : kept;
 }
 
+/* A file of the checked system (under --root) opened for reading; NULL if
+ * it cannot be. */
+static FILE *fopen_in_root(const struct doctor *d, const char *path)
+{
+    char full[DOC_PATH_MAX];
+
+    if (doc_path(d, path, full, sizeof full) != 0)
+        return NULL;
+    return fopen(full, "re");
+}
+
 /* The user from root/etc/passwd and root/etc/group. 0; -1 if unknown. */
 static int user_from_files(const struct doctor *d, const char *name, struct doc_user *u)
 {
-    char path[DOC_PATH_MAX];
-    struct passwd *pw;
-    struct group *gr;
-    FILE *f;
+    const struct passwd *pw;
+    const struct group *gr;
+    FILE *f = fopen_in_root(d, "/etc/passwd");
     int found = 0;
 
-    if (doc_path(d, "/etc/passwd", path, sizeof path) != 0 || !(f = fopen(path, "re")))
+    if (f == NULL)
         return -1;
     while (!found && (pw = fgetpwent(f)) != NULL)
         if (strcmp(pw->pw_name, name) == 0) {
@@ -114,8 +129,11 @@ static int user_from_files(const struct doctor *d, const char *name, struct doc_
             found = 1;
         }
     fclose(f);
-    if (!found || doc_path(d, "/etc/group", path, sizeof path) != 0 || !(f = fopen(path, "re")))
-        return found ? 0 : -1;
+    if (!found)
+        return -1;
+    f = fopen_in_root(d, "/etc/group");
+    if (f == NULL)
+        return 0;
     while ((gr = fgetgrent(f)) != NULL && u->n_groups < DOC_GROUPS_MAX)
         for (char **m = gr->gr_mem; *m != NULL; m++)
             if (strcmp(*m, name) == 0 && gr->gr_gid != u->groups[0]) {
@@ -135,7 +153,8 @@ int doc_user_lookup(const struct doctor *d, const char *name, struct doc_user *u
     snprintf(u->name, sizeof u->name, "%s", name);
     if (d->root[0] != '\0')
         return user_from_files(d, name, u);
-    if ((pw = getpwnam(name)) == NULL)
+    pw = getpwnam(name);
+    if (pw == NULL)
         return -1;
     u->uid = pw->pw_uid;
     /* getgrouplist puts the primary group in the list (first) */
@@ -158,15 +177,14 @@ int doc_user_in_group(const struct doc_user *u, gid_t gid)
 static int group_find(const struct doctor *d, const char *name, gid_t *gid, char *out,
                       size_t outlen)
 {
-    char path[DOC_PATH_MAX];
-    struct group *gr = NULL;
+    const struct group *gr = NULL;
     FILE *f = NULL;
 
     if (d->root[0] == '\0') {
         gr = name ? getgrnam(name) : getgrgid(*gid);
-    } else if (doc_path(d, "/etc/group", path, sizeof path) == 0 &&
-               (f = fopen(path, "re")) != NULL) {
-        while ((gr = fgetgrent(f)) != NULL)
+    } else {
+        f = fopen_in_root(d, "/etc/group");
+        while (f != NULL && (gr = fgetgrent(f)) != NULL)
             if (name ? strcmp(gr->gr_name, name) == 0 : gr->gr_gid == *gid)
                 break;
     }
@@ -194,15 +212,14 @@ void doc_group_name(const struct doctor *d, gid_t gid, char *out, size_t outlen)
 /* The name of a user id of the checked system (or its number). */
 static void user_name(const struct doctor *d, uid_t uid, char *out, size_t outlen)
 {
-    char path[DOC_PATH_MAX];
-    struct passwd *pw = NULL;
+    const struct passwd *pw = NULL;
     FILE *f = NULL;
 
     if (d->root[0] == '\0') {
         pw = getpwuid(uid);
-    } else if (doc_path(d, "/etc/passwd", path, sizeof path) == 0 &&
-               (f = fopen(path, "re")) != NULL) {
-        while ((pw = fgetpwent(f)) != NULL && pw->pw_uid != uid)
+    } else {
+        f = fopen_in_root(d, "/etc/passwd");
+        while (f != NULL && (pw = fgetpwent(f)) != NULL && pw->pw_uid != uid)
             ;
     }
     if (pw)

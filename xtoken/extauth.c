@@ -2,13 +2,16 @@
  * The framing lives in extauth_proto.c; see extauth.h for the data path. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "extauth.h"
 #include "log.h"
 #include "tool.h"
+#include "xtoken.h"
 
 volatile sig_atomic_t extauth_stop_requested;
 volatile sig_atomic_t extauth_reload_requested;
@@ -262,10 +265,13 @@ int cmd_extauth(int argc, char **argv)
     extauth_ctx_init(&ctx);
     if (rc != EXIT_OK || opts.help)
         goto done;
-    if ((rc = configure(&ctx, &opts)) != EXIT_OK)
+    rc = configure(&ctx, &opts);
+    if (rc != EXIT_OK)
         goto done;
     rc = EXIT_USAGE;
-    if (setup_signals() != EXIT_OK || (out_fd = claim_stdout()) < 0) {
+    if (setup_signals() == EXIT_OK)
+        out_fd = claim_stdout();
+    if (out_fd < 0) {
         tool_error("extauth: cannot set up signals or stdout: %s", strerror(errno));
         goto done;
     }

@@ -16,6 +16,8 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "extauth.h"

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tool.h"
+#include "xtoken.h"
 
 /* 32 base32 characters = 160 bits, RFC 4226's recommended seed size (and
  * the size pyotp.random_base32() makes). */

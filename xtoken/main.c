@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tool.h"
+#include "xtoken.h"
 
 static const char usage[] =
     "Usage: xtoken COMMAND [OPTIONS]\n"

@@ -3,9 +3,11 @@
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "tool.h"
+#include "xtoken.h"
 
 static const char issue_usage[] =
     "Usage: xtoken issue [--config F] [--at UNIX_SECONDS] JID\n"

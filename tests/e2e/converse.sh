@@ -51,11 +51,7 @@ browser() {
     out=$(cd "$CV_DIR" && timeout 150 node browser.mjs --base "$WEBAPP" --user alice \
         --scenario "$scenario" --out "$OUT" --name "$name" --query "$query" "$@" 2>"$E2E_DIR/browser-$name.err")
     status=$?
-    if [ "$status" = 0 ] && [ -s "$OUT/$name.png" ]; then
-        e2e_pass "$desc (${out##*PASS }; $OUT/$name.png)"
-    else
-        e2e_fail "$desc: exit $status: $out $(tail -n 5 "$E2E_DIR/browser-$name.err")"
-    fi
+    e2e_browser_verdict "$desc" "$name" "$status" "$out" "$OUT"
 }
 
 # reconnect NAME DESC RESTART_FUNCTION [QUERY]: online, restart the server, online again.

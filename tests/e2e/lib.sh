@@ -327,6 +327,18 @@ e2e_fail() {
     echo "FAIL $*"
 }
 
+# e2e_browser_verdict DESC NAME STATUS OUT SHOTS: a browser scenario passed if
+# its script exited 0 and left its screenshot SHOTS/NAME.png; either way the
+# line says what the page saw (the script's PASS line, or its last errors).
+e2e_browser_verdict() {
+    local desc=$1 name=$2 status=$3 out=$4 shots=$5
+    if [ "$status" = 0 ] && [ -s "$shots/$name.png" ]; then
+        e2e_pass "$desc (${out##*PASS }; $shots/$name.png)"
+    else
+        e2e_fail "$desc: exit $status: $out $(tail -n 5 "$E2E_DIR/browser-$name.err")"
+    fi
+}
+
 e2e_done() {
     echo "${E2E_NAME:-e2e}: $E2E_PASSED passed, $E2E_FAILED failed"
     [ "$E2E_FAILED" = 0 ] && [ "$E2E_PASSED" -gt 0 ]

@@ -153,11 +153,7 @@ browser() {
         --page /chat/ --user "$user" --scenario "$scenario" --out "$OUT" --name "$name" \
         --query "$query" --tokens-out "$TOKENS" "$@" 2>"$E2E_DIR/browser-$name.err")
     status=$?
-    if [ "$status" = 0 ] && [ -s "$OUT/$name.png" ]; then
-        e2e_pass "$desc (${out##*PASS }; $OUT/$name.png)"
-    else
-        e2e_fail "$desc: exit $status: $out $(tail -n 5 "$E2E_DIR/browser-$name.err")"
-    fi
+    e2e_browser_verdict "$desc" "$name" "$status" "$out" "$OUT"
 }
 
 # server_logins DESC LOG MARK REGEX N: at least N lines after MARK match.

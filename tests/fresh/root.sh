@@ -14,9 +14,10 @@
 # apt sources at run time. Only the tarball is cached
 # (FRESH_CACHE, default /var/cache/xtoken-fresh); a root is never reused.
 #
-# `run` mounts proc, sys, dev, dev/pts, a fresh dev/shm and /run, apt's
-# download cache of that release (FRESH_CACHE/debs-CODENAME: packages are
-# fetched once per machine, installed afresh in every root) and the root bound
+# `run` copies in apt's download cache of that release (FRESH_CACHE/
+# debs-CODENAME: packages are fetched once per machine, installed afresh in
+# every root; new ones are copied back after the command), and mounts proc,
+# sys, dev, dev/pts, a fresh dev/shm and /run and the root bound
 # onto itself (so that unshare works inside) in a private mount namespace,
 # so they are undone on every exit, however the command ends. The command
 # runs in its own pid namespace: what it leaves running is listed and ended
@@ -99,8 +100,8 @@ cmd_new() {
 
 # The part that runs in the private mount and pid namespaces.
 inside() {
-    local dir=$1 debs=$2 status=0 left
-    shift 2
+    local dir=$1 status=0 left
+    shift
     mount --bind "$dir" "$dir"
     mount -t proc proc "$dir/proc"
     mount --rbind /sys "$dir/sys"
@@ -108,7 +109,6 @@ inside() {
     mount -t tmpfs -o mode=1777,nosuid,nodev shm "$dir/dev/shm"
     mount -t tmpfs -o mode=0755,nosuid,nodev run "$dir/run"
     mkdir -p "$dir/run/lock"
-    mount --bind "$debs" "$dir/var/cache/apt/archives"
     chroot "$dir" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         ${FRESH_ENV:-} "$@" || status=$?
@@ -133,12 +133,29 @@ cmd_run() {
     [ -x "$dir/usr/bin/env" ] || die "$dir is not a root made by root.sh new"
     dir=$(cd "$dir" && pwd -P)
     # Downloaded packages are kept per release between runs (never the root
-    # itself): apt's archive cache of the root is a directory of the cache.
+    # itself): copied into the root's own apt cache before the command and
+    # the new ones back after it. Not a shared mount: apt locks its cache
+    # directory, and roots of one release run side by side.
     debs=$CACHE/debs-$(. "$dir/etc/os-release" && echo "$VERSION_CODENAME")
-    mkdir -p "$debs/partial"
+    mkdir -p "$debs"
+    copy_debs "$debs" "$dir/var/cache/apt/archives"
     # The namespace's own /proc comes from the mount inside; ps below reads it.
+    local status=0
     unshare --mount --pid --fork --propagation private --mount-proc \
-        bash -c "$(declare -f inside); inside \"\$@\"" inside "$dir" "$debs" "$@"
+        bash -c "$(declare -f inside); inside \"\$@\"" inside "$dir" "$@" || status=$?
+    copy_debs "$dir/var/cache/apt/archives" "$debs"
+    return "$status"
+}
+
+# copy_debs FROM TO: the complete .deb files of FROM that TO lacks, as hard
+# links where both are on one file system. Two runs may add the same file
+# at once: the one that loses finds it there, which is what it wanted.
+copy_debs() {
+    local deb
+    for deb in "$1"/*.deb; do
+        [ -f "$deb" ] && [ ! -e "$2/${deb##*/}" ] || continue
+        ln "$deb" "$2/" 2>/dev/null || cp -p "$deb" "$2/" 2>/dev/null || true
+    done
 }
 
 cmd_rm() {

@@ -26,7 +26,7 @@
 
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const { values: opt } = parseArgs({
     options: {
@@ -165,17 +165,7 @@ async function scenarioReconnect(page) {
         : `did not reconnect within 60 s: ${JSON.stringify(s)}`);
 }
 
-const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout,
-    args: [
-        ...(process.getuid() === 0 ? ['--no-sandbox'] : []),
-        '--disable-background-networking', '--disable-component-update', '--disable-default-apps',
-        '--disable-sync', '--no-first-run', '--disable-domain-reliability', '--metrics-recording-only',
-        '--disable-breakpad', '--disable-dev-shm-usage',
-    ],
-});
+const browser = await launchChromium(timeout);
 let status = 1;
 try {
     const [width, height] = opt.size.split('x').map(Number);

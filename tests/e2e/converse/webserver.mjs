@@ -25,7 +25,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const { values: opt } = parseArgs({
     options: {
@@ -151,17 +151,7 @@ async function scenarioForbidden(page) {
     return result(ok, ok ? `page served, no token, no chat: ${seen}` : `unexpected: ${seen}`);
 }
 
-const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout,
-    args: [
-        ...(process.getuid() === 0 ? ['--no-sandbox'] : []),
-        '--disable-background-networking', '--disable-component-update', '--disable-default-apps',
-        '--disable-sync', '--no-first-run', '--disable-domain-reliability', '--metrics-recording-only',
-        '--disable-breakpad', '--disable-dev-shm-usage',
-    ],
-});
+const browser = await launchChromium(timeout);
 let status = 1;
 try {
     const context = await browser.newContext({
