@@ -156,6 +156,17 @@ cluster)
     [ -x "$runner" ] || { echo "inside.sh: $runner is missing: doc/clusters.md has no runner" >&2; exit 1; }
     apt-get install -qq python3 >/dev/null
     "$runner" /usr/bin/xtoken </dev/null
+    # The guide leaves the config on Redis and Redis stopped: the doctor
+    # must say what check-config says, a FAIL naming Redis, and exit 1.
+    status=0
+    xtoken doctor >"$out/doctor-redis-down" 2>&1 || status=$?
+    sed 's/^/  | /' "$out/doctor-redis-down"
+    if [ "$status" != 1 ] ||
+        ! grep -q '^FAIL config /etc/security/pam_xtoken.conf: check-config fails: replay store: redis ' "$out/doctor-redis-down"; then
+        echo "FAIL xtoken doctor with Redis stopped exited $status without a FAIL naming Redis"
+        exit 1
+    fi
+    echo "xtoken doctor with Redis stopped: exit 1, FAIL naming Redis"
     ;;
 *)
     prefetch
