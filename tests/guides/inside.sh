@@ -105,10 +105,17 @@ shutdown() {
         f=${f##*/}
         systemctl stop "${f%.pid}" || true
     done
-    [ -z "$journald" ] || kill -TERM "$journald" 2>/dev/null || true
     # for a post-mortem (check.sh copies $out out of the root)
     cp /run/guides-systemctl/log "$out/systemctl.log" 2>/dev/null || true
     journalctl --no-pager >"$out/journal.txt" 2>/dev/null || true
+    if [ -n "$journald" ]; then
+        kill -TERM "$journald" 2>/dev/null || true
+        # gone before root.sh looks for what was left running
+        for ((f = 0; f < 50; f++)); do
+            kill -0 "$journald" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
     mkdir -p "$out/log"
     cp -a /var/log/ejabberd /var/log/prosody "$out/log/" 2>/dev/null || true
 }
