@@ -19,8 +19,10 @@ e2e-cluster: all $(BUILD)/xtoken
 CHECK_TARGETS += check-cluster
 E2E_TARGETS += e2e-cluster
 
-# doc/clusters.md followed as written in pristine Debian 12 and 13 roots
-# (root only, a few minutes; tests/cluster/guide-roots.sh).
+# doc/clusters.md followed as written in pristine Debian 12 and 13 roots:
+# the cluster root of make check-guides (root only, a few minutes; the
+# README's build first, whose packages the guide's root installs).
 .PHONY: check-guide-cluster
 check-guide-cluster:
-	tests/cluster/guide-roots.sh
+	tests/guides/check.sh bookworm build cluster
+	tests/guides/check.sh trixie build cluster

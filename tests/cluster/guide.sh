@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # doc/clusters.md followed as written, inside a pristine Debian root (as
-# root; tests/cluster/guide-roots.sh makes the roots and runs this there):
+# root; make check-guides runs it in its cluster root: tests/guides/inside.sh):
 # its command blocks (<!-- snippet: NAME --> ... <!-- /snippet -->) are
 # extracted and run in order, with only what a chroot needs changed:
 #   - Redis is started, restarted and stopped by its init script (what the
