@@ -126,12 +126,7 @@ e2e_step "Prosody $(dpkg-query -W -f='${Version}' prosody 2>/dev/null) (authenti
 # (stanza_router logs the top tag only; mod_bosh at debug logs whole request
 # bodies, tokens included: fine for this throwaway log, never in production)
 PT_LOG_LEVEL=debug
-mkdir -p "$E2E_DIR/prosody/plugins"
-cp "$PT_ROOT/etc/prosody/mod_auth_xtoken.lua" "$E2E_DIR/prosody/plugins/"
-PT_HTTP=1
-pt_stage_binding
-prosody_start "$E2E_DIR/prosody" "authentication = \"xtoken\"
-xtoken_config = \"$CONF\"" || exit 1
+pt_start_web_provider || exit 1
 webapp_start prosody "ws://127.0.0.1:$PT_HTTP_PORT/xmpp-websocket" "http://127.0.0.1:$PT_HTTP_PORT/http-bind"
 mark=$(e2e_log_mark "$PT_LOG")
 browser login prosody-websocket "Prosody, websocket: Converse logs in with a fresh token" "" --expect-sasl PLAIN

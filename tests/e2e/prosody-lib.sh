@@ -75,6 +75,18 @@ pt_stage_binding() {
     PT_ENV="${PT_ENV:+$PT_ENV }LUA_CPATH_5_4=$E2E_DIR/lua/?.so;;"
 }
 
+# pt_start_web_provider: Prosody on mod_auth_xtoken with this tree's provider
+# and binding (authentication = "xtoken", config $CONF), its HTTP
+# (websocket, BOSH) on, for the browser tests.
+pt_start_web_provider() {
+    mkdir -p "$E2E_DIR/prosody/plugins"
+    cp "$PT_ROOT/etc/prosody/mod_auth_xtoken.lua" "$E2E_DIR/prosody/plugins/" || return 1
+    PT_HTTP=1
+    pt_stage_binding
+    prosody_start "$E2E_DIR/prosody" "authentication = \"xtoken\"
+xtoken_config = \"$CONF\""
+}
+
 # The token checks both Prosody paths make, through the caller's
 # `login accept|refuse DESC JID TOKEN`: tampered, other JID, expired,
 # replayed, and two fresh tokens in a row.

@@ -43,12 +43,7 @@ EJD_HTTP=1
 ejd_start "$E2E_DIR/ejd" "$(sed -e "s#^extauth_program: .*#extauth_program: \"$XTOKEN extauth --config $CONF\"#" \
     "$PT_ROOT/etc/ejabberd/ejabberd-extauth.yml")" || exit 1
 PT_LOG_LEVEL=debug   # Received[c2s_unauthed]: <auth mechanism=...> lines (throwaway log)
-mkdir -p "$E2E_DIR/prosody/plugins"
-cp "$PT_ROOT/etc/prosody/mod_auth_xtoken.lua" "$E2E_DIR/prosody/plugins/"
-PT_HTTP=1
-pt_stage_binding
-prosody_start "$E2E_DIR/prosody" "authentication = \"xtoken\"
-xtoken_config = \"$CONF\"" || exit 1
+pt_start_web_provider || exit 1
 EJD_WS=http://127.0.0.1:$EJD_HTTP_PORT/ws
 EJD_BOSH=http://127.0.0.1:$EJD_HTTP_PORT/bosh
 PT_WS=http://127.0.0.1:$PT_HTTP_PORT/xmpp-websocket

@@ -26,7 +26,7 @@
 
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { launchChromium, result, waitFor } from './harness.mjs';
+import { launchChromium, loopbackOnly, result, waitFor } from './harness.mjs';
 
 const { values: opt } = parseArgs({
     options: {
@@ -156,12 +156,7 @@ let status = 1;
 try {
     const [width, height] = opt.size.split('x').map(Number);
     const context = await browser.newContext({ viewport: { width, height } });
-    await context.route('**/*', (route) => {
-        const url = new URL(route.request().url());
-        if (url.hostname === '127.0.0.1') return route.continue();
-        aborted.push(url.origin);
-        return route.abort();
-    });
+    await loopbackOnly(context, aborted);
     const page = await context.newPage();
     watchWire(page);
     page.on('console', (msg) => {

@@ -19,6 +19,18 @@ export function launchChromium(timeout) {
     });
 }
 
+// loopbackOnly CONTEXT ABORTED: every request of the browser context that
+// is not to 127.0.0.1 is aborted, its origin pushed onto ABORTED (the test
+// reaches no server but its own).
+export async function loopbackOnly(context, aborted) {
+    await context.route('**/*', (route) => {
+        const url = new URL(route.request().url());
+        if (url.hostname === '127.0.0.1') return route.continue();
+        aborted.push(url.origin);
+        return route.abort();
+    });
+}
+
 // result OK LINE: print the scenario's verdict line (the shell side reads
 // what follows PASS); the exit status that goes with it.
 export function result(ok, line) {

@@ -25,7 +25,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { launchChromium, result, waitFor } from './harness.mjs';
+import { launchChromium, loopbackOnly, result, waitFor } from './harness.mjs';
 
 const { values: opt } = parseArgs({
     options: {
@@ -144,12 +144,7 @@ try {
         viewport: { width: 1024, height: 640 },
         httpCredentials: { username: opt.user, password: process.env.WEB_PASSWORD || '' },
     });
-    await context.route('**/*', (route) => {
-        const url = new URL(route.request().url());
-        if (url.hostname === '127.0.0.1') return route.continue();
-        aborted.push(url.origin);
-        return route.abort();
-    });
+    await loopbackOnly(context, aborted);
     const page = await context.newPage();
     watch(page);
     page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
